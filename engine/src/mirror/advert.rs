@@ -1,0 +1,34 @@
+//! What a node tells its peer in every heartbeat about one module.
+
+use super::data::DataRecord;
+use super::role::{Readiness, Role};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advert {
+    /// Random per daemon start: a new value means the peer restarted and forgot its role.
+    pub incarnation: u64,
+    pub role: Role,
+    pub readiness: Readiness,
+    pub data: DataRecord,
+    /// The sender was primary and has stopped the application to hand the role over (swap).
+    pub yielding: bool,
+    /// The sender is SECOND and the administrator asked for a swap.
+    pub swap_request: bool,
+    /// How long the sender has been serving (PRIM or ALONE), in milliseconds; 0 otherwise.
+    pub serving_ms: u64,
+    /// Started with `second`: it will not become primary on its own.
+    pub join_only: bool,
+    /// As SECOND: the id of this node's current attempt to join the primary (new each time).
+    pub join_id: u64,
+    /// As primary: the peer's `join_id` whose in-sync state it has durably recorded. A SECOND
+    /// is Ready, and may take over, only once its current `join_id` is acknowledged.
+    pub acked_join: u64,
+    /// The sender's clock when it sent this advert (milliseconds since its daemon started).
+    pub sent_ms: u64,
+    /// The latest `sent_ms` the sender received from the receiver, and the receiver's
+    /// incarnation it belongs to: tells a primary which of its heartbeats the peer has seen,
+    /// hence from when the peer may consider it lost (see `Machine::isolation_suspected_since`).
+    pub echo_ms: u64,
+    pub echo_incarnation: u64,
+}

@@ -1,0 +1,71 @@
+//! Steps the driver carries out one at a time, in order, reporting each back as done.
+
+use super::data::DataRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// What this node persists for a module; written before any step that depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NodeRecord {
+    pub data: DataRecord,
+    /// Started by the administrator and not stopped since: the module starts again when the
+    /// daemon does.
+    pub started: bool,
+}
+
+/// The module's scripts, in `<module>/bin/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Script {
+    Prestart,
+    StartPrim,
+    StopPrim,
+    StartSecond,
+    StopSecond,
+    Poststop,
+}
+
+impl Script {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Script::Prestart => "prestart",
+            Script::StartPrim => "start_prim",
+            Script::StopPrim => "stop_prim",
+            Script::StartSecond => "start_second",
+            Script::StopSecond => "stop_second",
+            Script::Poststop => "poststop",
+        }
+    }
+
+    /// Stop scripts get the graceful-then-`force` treatment.
+    pub fn is_stop(self) -> bool {
+        matches!(self, Script::StopPrim | Script::StopSecond)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write the record durably (before what depends on it).
+    Persist(NodeRecord),
+    Run(Script),
+    /// Add every virtual IP and send gratuitous ARPs where configured.
+    AddVips,
+    DelVips,
+    /// Bring this node's data up to the primary's (nothing to do without replicated dirs).
+    SyncData,
+}
+
+impl Step {
+    /// Whether a failure of this step must abort the rest of the plan.
+    pub fn failure_aborts(&self) -> bool {
+        matches!(self, Step::Persist(_) | Step::AddVips | Step::SyncData)
+    }
+}
+
+/// A sequence of steps leading to a role.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub steps: VecDeque<Step>,
+    /// The step handed to the driver and not reported yet.
+    pub running: Option<Step>,
+}

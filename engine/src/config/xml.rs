@@ -42,7 +42,7 @@ impl Element {
         self.attrs.iter().find(|a| a.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+    pub fn children_named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name == name)
     }
 }
@@ -180,11 +180,7 @@ fn element(src: &Source, tag: &BytesStart, start: usize) -> Result<Element, Conf
         let attr = attr.map_err(|e| attr_error(src, content_start, &name, &e))?;
         let key = attr.key.as_ref();
         // The key is a slice of `raw`; its distance from `raw`'s start is its offset.
-        let rel = key
-            .as_ptr()
-            .addr()
-            .checked_sub(raw.as_ptr().addr())
-            .unwrap_or(0);
+        let rel = key.as_ptr().addr().saturating_sub(raw.as_ptr().addr());
         let at = content_start + rel;
         let attr_name = String::from_utf8_lossy(key).into_owned();
         let value = attr.unescape_value().map_err(|e| {

@@ -87,7 +87,7 @@ pub fn module_names(roots: &Roots) -> Result<Vec<String>, ConfigError> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| ConfigError::path(&path, bad_name_hint("this")))?;
+            .ok_or_else(|| ConfigError::path(&path, bad_name_hint("(not UTF-8)")))?;
         check_module_name(name).map_err(|m| ConfigError::path(&path, m))?;
         names.push(name.to_string());
     }

@@ -23,3 +23,6 @@ pub use load::{
 };
 pub use model::*;
 pub use roots::Roots;
+
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,10 @@ use quick_xml::events::{BytesStart, Event};
 use super::error::ConfigError;
 use super::quotes::{find_typographic_quote, straight_for};
 
+/// Far deeper than any hakit file; the limit keeps recursive walks (and drops) of the tree
+/// from exhausting the stack on hostile input.
+const MAX_DEPTH: usize = 32;
+
 /// A 1-based line and column (in characters, not bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pos {
@@ -90,6 +94,9 @@ impl<'a> Source<'a> {
 
 /// Parses `text` (the contents of `file`) into its root element.
 pub(crate) fn parse(text: &str, file: &Path) -> Result<Element, ConfigError> {
+    // Editors do not show a byte order mark, so columns are counted without it (quick-xml
+    // would skip it and shift its positions).
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let src = Source::new(text, file);
     if let Some((offset, c)) = find_typographic_quote(text) {
         return Err(src.error(
@@ -113,6 +120,15 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<Element, ConfigError> {
             )
         })?;
         let done = match event {
+            Event::Start(_) if open.len() >= MAX_DEPTH => {
+                return Err(src.error(
+                    start,
+                    format!(
+                        "elements nested more than {MAX_DEPTH} deep: this is not a hakit \
+                         configuration file"
+                    ),
+                ));
+            }
             Event::Start(tag) => {
                 open.push(element(&src, &tag, start)?);
                 None
@@ -358,6 +374,33 @@ mod tests {
         assert_eq!(
             err("<a/>\n<b/>"),
             "/etc/hakit/test.xml:2:1: a second root element <b> after <a>: a file has exactly one root"
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let root = parse("<a>\n  <b x=\"1\"/>\r\n</a>\r\n", file()).unwrap();
+        assert_eq!(root.children[0].attrs[0].pos, Pos { line: 2, column: 6 });
+        let root = parse("\u{FEFF}<a>\n  <b x=\"1\"/>\r\n</a>\r\n", file()).unwrap();
+        assert_eq!(root.children[0].attrs[0].pos, Pos { line: 2, column: 6 });
+        let root = parse("\u{FEFF}<a x=\"1\"/>", file()).unwrap();
+        assert_eq!(root.attrs[0].pos, Pos { line: 1, column: 4 });
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = "<a>".repeat(100_000);
+        assert_eq!(
+            err(&deep),
+            "/etc/hakit/test.xml:1:97: elements nested more than 32 deep: this is not a hakit \
+             configuration file"
+        );
+        assert!(
+            parse(
+                &format!("{}{}", "<a>".repeat(32), "</a>".repeat(32)),
+                file()
+            )
+            .is_ok()
         );
     }
 

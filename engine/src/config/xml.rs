@@ -139,7 +139,7 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<Element, ConfigError> {
             Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => None,
             Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) => {
                 let rest = text.get(start..).unwrap_or_default();
-                let at = start + (rest.len() - rest.trim_start().len());
+                let at = start.saturating_add(rest.len() - rest.trim_start().len());
                 return Err(src.error(
                     at,
                     "unexpected text: hakit configuration files hold only elements and \
@@ -188,7 +188,7 @@ fn offset(position: u64) -> usize {
 fn element(src: &Source, tag: &BytesStart, start: usize) -> Result<Element, ConfigError> {
     // The tag's bytes are the text between `<` and `>`; attribute keys and quick-xml's
     // attribute error positions are relative to them.
-    let content_start = start + 1;
+    let content_start = start.saturating_add(1);
     let raw: &[u8] = tag;
     let name = String::from_utf8_lossy(tag.name().as_ref()).into_owned();
     let mut attrs = Vec::new();
@@ -197,7 +197,7 @@ fn element(src: &Source, tag: &BytesStart, start: usize) -> Result<Element, Conf
         let key = attr.key.as_ref();
         // The key is a slice of `raw`; its distance from `raw`'s start is its offset.
         let rel = key.as_ptr().addr().saturating_sub(raw.as_ptr().addr());
-        let at = content_start + rel;
+        let at = content_start.saturating_add(rel);
         let attr_name = String::from_utf8_lossy(key).into_owned();
         let value = attr.unescape_value().map_err(|e| {
             src.error(
@@ -238,11 +238,14 @@ fn attr_error(src: &Source, content_start: usize, element: &str, e: &AttrError) 
             p,
             format!(
                 "attribute appears twice (first at {}); keep one",
-                fmt_pos(src.pos(content_start + first))
+                fmt_pos(src.pos(content_start.saturating_add(first)))
             ),
         ),
     };
-    src.error(content_start + rel, format!("{element}: {problem}"))
+    src.error(
+        content_start.saturating_add(rel),
+        format!("{element}: {problem}"),
+    )
 }
 
 fn escape_problem(e: &quick_xml::Error) -> String {

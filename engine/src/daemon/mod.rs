@@ -1,1 +1,3 @@
-//! TODO
+//! The node daemon: one process running every module of this node.
+
+pub mod board;

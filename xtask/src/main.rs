@@ -1,1 +1,47 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's automation (machine setup, the full test run, the lab demo).
+//!
+//! To add a task: write a module with a `run` function (and a `clap::Args` struct if it takes
+//! options), then add one variant to [`Task`] and one arm to `main`.
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod lab;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "hakit project automation")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what builds and tests need (apt packages, rust-src, nightly, bpf-linker). Idempotent.
+    Setup,
+    /// fmt check, clippy, build, then every test of the workspace with HAKIT_BIN set.
+    Test,
+    /// The demo: two nodes and a client in network namespaces; failover of a web server.
+    Lab(lab::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::run(),
+        Task::Test => test::run(),
+        Task::Lab(args) => lab::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Writing a mirror module's configuration into lab nodes: the demo module by default, with the
+//! knobs tests vary (heartbeat pulse and timeout, failover, defaultprim, extra XML for checkers).
+
+use std::fs;
+use std::net::Ipv4Addr;
+
+use anyhow::{Context, Result, bail};
+
+use crate::host::Host;
+use crate::node::Node;
+
+/// The cluster key `hakit cluster genkey` writes.
+const KEY_FILE: &str = "/etc/hakit/cluster.key";
+
+/// A mirror module as the lab writes it: `userconfig.xml` plus `start_prim`/`stop_prim` scripts
+/// that run a tiny web server on [`MirrorConfig::app_port`] answering "served by <node>".
+/// Values are inserted into the XML verbatim.
+#[derive(Debug, Clone)]
+pub struct MirrorConfig {
+    pub module: String,
+    /// Heartbeat period, e.g. `100ms`.
+    pub pulse: String,
+    /// Heartbeat loss detection time, e.g. `1s`.
+    pub timeout: String,
+    pub failover: bool,
+    /// `alone`, or a node name.
+    pub defaultprim: String,
+    pub vip: Ipv4Addr,
+    pub app_port: u16,
+    /// Inserted as is inside `<service>` (e.g. `<check>...</check>` for checkers).
+    pub extra_xml: String,
+}
+
+impl Default for MirrorConfig {
+    /// The demo: module `demo`, pulse 100 ms, timeout 1 s, failover on, defaultprim alone,
+    /// VIP 10.88.0.10, web server on port 8080.
+    fn default() -> Self {
+        MirrorConfig {
+            module: "demo".into(),
+            pulse: "100ms".into(),
+            timeout: "1s".into(),
+            failover: true,
+            defaultprim: "alone".into(),
+            vip: Ipv4Addr::new(10, 88, 0, 10),
+            app_port: 8080,
+            extra_xml: String::new(),
+        }
+    }
+}
+
+impl MirrorConfig {
+    pub fn userconfig_xml(&self) -> String {
+        let MirrorConfig {
+            pulse,
+            timeout,
+            defaultprim,
+            vip,
+            extra_xml,
+            ..
+        } = self;
+        let failover = if self.failover { "on" } else { "off" };
+        format!(
+            r#"<safe><service mode="mirror" defaultprim="{defaultprim}" failover="{failover}" maxloop="3" loop_interval="24h">
+  <heart pulse="{pulse}" timeout="{timeout}"><heartbeat name="default"/></heart>
+  <vip><interface_list><interface check="on" arpreroute="on"><real_interface><virtual_addr addr="{vip}" where="one_side_alias"/></real_interface></interface></interface_list></vip>
+  <user nicestoptimeout="5s" forcestoptimeout="5s"/>{extra_xml}
+</service></safe>
+"#
+        )
+    }
+
+    /// Writes `cluster.xml` (naming `hosts`), the module's `userconfig.xml` and its scripts into
+    /// every host.
+    pub fn write(&self, hosts: &[&Host]) -> Result<()> {
+        let cluster = cluster_xml(hosts);
+        let module_dir = format!("/etc/hakit/modules/{}", self.module);
+        for host in hosts {
+            host.write_file("/etc/hakit/cluster.xml", &cluster, 0o644)?;
+            host.write_file(
+                format!("{module_dir}/conf/userconfig.xml"),
+                self.userconfig_xml(),
+                0o644,
+            )?;
+            host.write_file(
+                format!("{module_dir}/bin/start_prim"),
+                self.start_prim(),
+                0o755,
+            )?;
+            host.write_file(
+                format!("{module_dir}/bin/stop_prim"),
+                self.stop_prim(),
+                0o755,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn pid_file(&self) -> String {
+        format!("/var/lib/hakit/{}-app.pid", self.module)
+    }
+
+    fn start_prim(&self) -> String {
+        let (pid_file, port, module) = (self.pid_file(), self.app_port, &self.module);
+        format!(
+            r#"#!/bin/sh
+# Starts the {module} application: a web server naming the node that serves it.
+# hakit gives HAKIT_NODE, HAKIT_MODULE and HAKIT_ROLE.
+set -eu
+pid_file={pid_file}
+if [ -f "$pid_file" ] && tr '\0' ' ' 2>/dev/null < "/proc/$(cat "$pid_file")/cmdline" | grep -q http.server; then
+  exit 0
+fi
+mkdir -p /srv/app/www
+echo "served by ${{HAKIT_NODE:-unknown}}" > /srv/app/www/index.html
+/usr/bin/python3 -m http.server {port} --directory /srv/app/www \
+  < /dev/null >> /var/log/hakit/{module}-app.log 2>&1 &
+echo $! > "$pid_file"
+"#
+        )
+    }
+
+    fn stop_prim(&self) -> String {
+        let (pid_file, module) = (self.pid_file(), &self.module);
+        format!(
+            r#"#!/bin/sh
+# Stops the {module} application started by start_prim; idempotent.
+pid_file={pid_file}
+[ -f "$pid_file" ] || exit 0
+pid=$(cat "$pid_file")
+if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q http.server; then
+  kill "$pid" 2>/dev/null || true
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -9 "$pid" 2>/dev/null || true
+fi
+rm -f "$pid_file"
+"#
+        )
+    }
+}
+
+/// `cluster.xml` with one LAN `default` naming every host at its address.
+pub fn cluster_xml(hosts: &[&Host]) -> String {
+    let nodes: String = hosts
+        .iter()
+        .map(|h| format!(r#"<node name="{}" addr="{}"/>"#, h.name(), h.ip()))
+        .collect();
+    format!("<cluster><lans><lan name=\"default\">{nodes}</lan></lans></cluster>\n")
+}
+
+/// `hakit cluster genkey` on the first node, then the key file copied to the others.
+pub fn share_cluster_key(nodes: &[&Node]) -> Result<()> {
+    let Some((first, others)) = nodes.split_first() else {
+        return Ok(());
+    };
+    first.hakit(&["cluster", "genkey"])?;
+    let source = first.host().path(KEY_FILE)?;
+    if !source.is_file() {
+        bail!(
+            "`hakit cluster genkey` on {} did not write {KEY_FILE}",
+            first.name()
+        );
+    }
+    for node in others {
+        let target = node.host().path(KEY_FILE)?;
+        fs::copy(&source, &target).with_context(|| {
+            format!(
+                "copying the cluster key of {} to {}",
+                first.name(),
+                node.name()
+            )
+        })?;
+    }
+    Ok(())
+}

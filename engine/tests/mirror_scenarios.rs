@@ -335,6 +335,7 @@ fn without_witness_a_partition_gives_two_alone_nodes_and_healing_keeps_one() {
         w.nodes[1].log.join("\n")
     );
     assert!(logs.contains("SPLIT BRAIN"), "{logs}");
+    assert!(logs.contains("re-announcing the virtual IPs"), "{logs}");
 }
 
 #[test]

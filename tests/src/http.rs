@@ -20,13 +20,24 @@ impl Host {
     /// `GET http://<addr>:<port><path>` from this host; the body of a 200 answer, else an error
     /// with the status line. Connect, read and write each time out after 5 s.
     pub fn http_get(&self, addr: impl Into<IpAddr>, port: u16, path: &str) -> Result<String> {
+        self.http_get_within(addr, port, path, TIMEOUT)
+    }
+
+    /// [`Host::http_get`] with its own connect/read timeout (for fine-grained polling).
+    pub fn http_get_within(
+        &self,
+        addr: impl Into<IpAddr>,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<String> {
         let target = SocketAddr::new(addr.into(), port);
         let url = format!("http://{target}{path}");
         let netns = PathBuf::from("/run/netns").join(self.netns());
         let request = format!("GET {path} HTTP/1.0\r\nHost: {target}\r\nConnection: close\r\n\r\n");
         let raw = thread::Builder::new()
             .name(format!("http-get-{}", self.name()))
-            .spawn(move || exchange(&netns, target, request.as_bytes()))
+            .spawn(move || exchange(&netns, target, request.as_bytes(), timeout))
             .context("starting the HTTP client thread")?
             .join()
             .map_err(|_| anyhow!("the HTTP client thread panicked"))?
@@ -35,12 +46,17 @@ impl Host {
     }
 }
 
-fn exchange(netns: &PathBuf, target: SocketAddr, request: &[u8]) -> Result<Vec<u8>> {
+fn exchange(
+    netns: &PathBuf,
+    target: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>> {
     let ns = File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
     setns(&ns, CloneFlags::CLONE_NEWNET).context("entering the network namespace")?;
-    let mut stream = TcpStream::connect_timeout(&target, TIMEOUT).context("connecting")?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout).context("connecting")?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     stream.write_all(request).context("sending the request")?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).context("reading the answer")?;

@@ -23,6 +23,7 @@ mod lab;
 mod mirror;
 mod names;
 mod node;
+pub mod pair;
 mod prereq;
 mod switch;
 mod wait;

@@ -1,9 +1,10 @@
-//! `cargo xtask <task>`: the project's automation (machine setup, the full test run, the lab demo).
+//! `cargo xtask <task>`: the project's automation (machine setup, the full test run, the lab demo, benchmarks).
 //!
 //! To add a task: write a module with a `run` function (and a `clap::Args` struct if it takes
 //! options), then add one variant to [`Task`] and one arm to `main`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cmd;
 mod lab;
 mod setup;
@@ -28,6 +29,8 @@ enum Task {
     Test,
     /// The demo: two nodes and a client in network namespaces; failover of a web server.
     Lab(lab::Args),
+    /// Benchmarks in the lab (release build): `failover`.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Task::Setup => setup::run(),
         Task::Test => test::run(),
         Task::Lab(args) => lab::run(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,12 +3,12 @@
 
 use crate::mirror::fsm::Status;
 use crate::mirror::role::Role;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 /// One module as the outside world sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleView {
     pub module: String,
     pub role: Role,

@@ -44,7 +44,7 @@ impl Machine {
                 .map(|s| format!("{s:?}"))
                 .unwrap_or_default();
             if command == Command::Stop {
-                self.deferred_stop = true;
+                self.deferred_stop = Some(false);
                 return Ok(format!("will stop once the current step ({running}) ends"));
             }
             return Err(format!(
@@ -222,8 +222,26 @@ impl Machine {
     }
 
     pub(super) fn stop(&mut self, now: Duration, reason: String, out: &mut Vec<Action>) {
+        let keep_started = self.restart_after_stop.is_some();
+        self.stop_keeping(now, reason, keep_started, out);
+    }
+
+    /// The daemon is shutting down (SIGTERM): stop the module cleanly so that the peer can
+    /// take over, but remember that it was started, so that it starts with the daemon again.
+    pub fn shutdown(&mut self, now: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.restart_after_stop = None;
+        if self.plan.is_some() {
+            self.deferred_stop = Some(true);
+        } else if self.role != Role::Stop {
+            self.stop_keeping(now, "the daemon is shutting down".to_string(), true, &mut out);
+        }
+        out
+    }
+
+    pub(super) fn stop_keeping(&mut self, now: Duration, reason: String, keep_started: bool, out: &mut Vec<Action>) {
         let mut record = self.record;
-        record.started = self.restart_after_stop.is_some();
+        record.started = keep_started;
         let peer_ready_second = self
             .live_peer()
             .is_some_and(|p| p.role == Role::Second && p.readiness == Readiness::Ready);

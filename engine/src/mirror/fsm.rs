@@ -72,7 +72,8 @@ pub enum Action {
 }
 
 /// Administrator commands (the CLI's verbs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     Start,
     /// Start, never becoming primary on its own.
@@ -105,7 +106,7 @@ enum WitnessProbe {
 }
 
 /// Everything the status displays need.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     pub node: String,
     pub role: Role,
@@ -119,7 +120,7 @@ pub struct Status {
     pub running_step: Option<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PeerStatus {
     pub node: String,
     pub up: bool,
@@ -150,6 +151,8 @@ pub struct Machine {
     /// Stepped down because no witness answered: stay down until the peer or a witness is
     /// heard again.
     isolated: bool,
+    /// The virtual IPs were re-announced since the peer was last seen serving too.
+    reannounced: bool,
     /// As SECOND: the current join attempt, which the primary must acknowledge.
     join_id: u64,
     /// As primary: the peer's join attempt whose in-sync state is recorded on disk.
@@ -169,7 +172,8 @@ pub struct Machine {
     pub(super) restart_after_stop: Option<Duration>,
     /// Checker actions that arrived while a plan ran.
     deferred: VecDeque<(String, CheckAction)>,
-    pub(super) deferred_stop: bool,
+    /// A stop asked for during a plan; `Some(keep_started)`.
+    pub(super) deferred_stop: Option<bool>,
     pub(super) reason: String,
     active_checkers: BTreeSet<String>,
     generations_made: u64,
@@ -204,6 +208,7 @@ impl Machine {
             swap_request: false,
             second_ready: false,
             isolated: false,
+            reannounced: false,
             join_id: 0,
             acked_join: 0,
             ack_after_plan: None,
@@ -216,7 +221,7 @@ impl Machine {
             lease_base: Duration::ZERO,
             restart_after_stop: None,
             deferred: VecDeque::new(),
-            deferred_stop: false,
+            deferred_stop: None,
             reason: "stopped".to_string(),
             active_checkers: BTreeSet::new(),
             generations_made: 0,
@@ -391,6 +396,9 @@ impl Machine {
                 self.cfg.peer, advert.role, advert.readiness, advert.data.generation
             ))),
             _ => {}
+        }
+        if !advert.role.is_serving() {
+            self.reannounced = false;
         }
         self.peer = Some(advert);
     }
@@ -626,13 +634,9 @@ impl Machine {
             }
         }
         out.push(Action::Log(format!("{} {}", self.role, self.readiness())));
-        if self.deferred_stop {
-            self.deferred_stop = false;
-            self.stop(
-                now,
-                "stop requested during the previous transition".to_string(),
-                out,
-            );
+        if let Some(keep_started) = self.deferred_stop.take() {
+            let reason = "stop requested during the previous transition".to_string();
+            self.stop_keeping(now, reason, keep_started, out);
             return;
         }
         while self.plan.is_none() {
@@ -1312,6 +1316,18 @@ impl Machine {
             .map_or(Duration::ZERO, |t| now.saturating_sub(t));
         let theirs = Duration::from_millis(p.serving_ms);
         if keeps_serving(mine, theirs, 2 * self.cfg.pulse) {
+            if !self.reannounced {
+                // Clients may have learnt the peer's MAC for the virtual IP meanwhile.
+                self.reannounced = true;
+                let reason = format!(
+                    "SPLIT BRAIN: {} also serves; I keep serving (serving for {} ms, it for {} \
+                     ms): re-announcing the virtual IPs",
+                    self.cfg.peer,
+                    mine.as_millis(),
+                    theirs.as_millis()
+                );
+                return self.begin(self.role, self.role, vec![Step::AddVips], reason, now, out);
+            }
             return self.note(
                 format!(
                     "SPLIT BRAIN: {} also serves; I keep serving (serving for {} ms, it for {} ms)",

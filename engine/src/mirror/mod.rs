@@ -5,5 +5,6 @@ pub mod arbitrate;
 mod commands;
 pub mod data;
 pub mod fsm;
+pub mod machine_config;
 pub mod plan;
 pub mod role;

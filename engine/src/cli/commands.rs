@@ -1,0 +1,145 @@
+//! What each verb does.
+
+use super::args::{Cli, ClusterVerb, ConfigVerb, OnOff, Verb};
+use super::state_view;
+use super::{EXIT_ERROR, EXIT_REFUSED};
+use anyhow::{Context, Result, bail};
+use hakit::config::{Roots, load_all, module_paths};
+use hakit::control::client::call;
+use hakit::control::protocol::{Request, Response};
+use hakit::daemon::{DaemonOptions, guardian};
+use hakit::key::ClusterKey;
+use hakit::mirror::fsm::Command;
+use hakit::modlog::{Source, append_line};
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let roots = cli.roots.roots();
+    let module_command = |module: &str, command: Command| send_command(&roots, module, command);
+    match cli.command {
+        Verb::Daemon { node, http } => daemon(DaemonOptions { roots: roots.clone(), node, http }),
+        Verb::Guardian { node } => Ok(guardian::run(&roots, &node)),
+        Verb::Start(m) => module_command(&m.module, Command::Start),
+        Verb::Stop(m) => module_command(&m.module, Command::Stop),
+        Verb::Restart(m) => module_command(&m.module, Command::Restart),
+        Verb::Stopstart(m) => module_command(&m.module, Command::Stopstart),
+        Verb::Swap(m) => module_command(&m.module, Command::Swap),
+        Verb::Prim(m) => module_command(&m.module, Command::Prim),
+        Verb::Second(m) => module_command(&m.module, Command::Second),
+        Verb::Primforce(m) => module_command(&m.module, Command::Primforce),
+        Verb::Failover { state, module } => {
+            module_command(&module, Command::Failover(matches!(state, OnOff::On)))
+        }
+        Verb::State { module, verbose, line, quiet } => state(&roots, module, verbose, line, quiet),
+        Verb::Log { module, lines } => log(&roots, &module, lines),
+        Verb::Printi(p) => print(&roots, &p.module, Source::ScriptInfo, &p.message),
+        Verb::Printe(p) => print(&roots, &p.module, Source::ScriptError, &p.message),
+        Verb::Config(ConfigVerb::Check) => config_check(&roots),
+        Verb::Cluster(ClusterVerb::Genkey { force }) => genkey(&roots, force),
+    }
+}
+
+fn daemon(opts: DaemonOptions) -> Result<i32> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(hakit::daemon::run(opts))?;
+    Ok(0)
+}
+
+fn send_command(roots: &Roots, module: &str, command: Command) -> Result<i32> {
+    let request = Request::Command { module: module.to_string(), command };
+    match call(&roots.control_socket(), &request)? {
+        Response::Done { message } => {
+            println!("{module}: {message}");
+            Ok(0)
+        }
+        Response::Refused { message } => {
+            eprintln!("{module}: refused: {message}");
+            Ok(EXIT_REFUSED)
+        }
+        Response::Error { message } => bail!("{message}"),
+        Response::State { .. } => bail!("the daemon answered a state to a command"),
+    }
+}
+
+fn state(roots: &Roots, module: Option<String>, verbose: bool, line: bool, quiet: bool) -> Result<i32> {
+    let views = match call(&roots.control_socket(), &Request::State { module: module.clone() }) {
+        Ok(Response::State { modules }) => modules,
+        Ok(Response::Error { message }) => {
+            eprintln!("hakit: {message}");
+            return Ok(EXIT_ERROR);
+        }
+        Ok(other) => bail!("unexpected answer from the daemon: {other:?}"),
+        Err(e) => {
+            eprintln!("hakit: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    if quiet {
+        return Ok(views.first().map_or(EXIT_ERROR, |v| v.role.exit_code()));
+    }
+    for view in &views {
+        if verbose {
+            print!("{}", state_view::verbose(view));
+        } else if line {
+            println!("{}", state_view::one_line(view));
+        } else {
+            println!("{}", state_view::one_line(view));
+        }
+    }
+    Ok(0)
+}
+
+fn log(roots: &Roots, module: &str, lines: usize) -> Result<i32> {
+    let path = module_paths(roots, module).log_dir.join("module.log");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let all: Vec<&str> = text.lines().collect();
+    for l in &all[all.len().saturating_sub(lines)..] {
+        println!("{l}");
+    }
+    Ok(0)
+}
+
+fn print(roots: &Roots, module: &str, source: Source, message: &[String]) -> Result<i32> {
+    let dir = module_paths(roots, module).log_dir;
+    append_line(&dir, source, &message.join(" "))
+        .with_context(|| format!("cannot write the module log in {}", dir.display()))?;
+    Ok(0)
+}
+
+fn config_check(roots: &Roots) -> Result<i32> {
+    match load_all(roots) {
+        Ok(config) => {
+            println!(
+                "{}: {} node(s) on {} lan(s)",
+                roots.cluster_file().display(),
+                config.cluster.node_names().len(),
+                config.cluster.lans.len()
+            );
+            for m in &config.modules {
+                println!(
+                    "module {}: mirror, id {}, pulse {:?}, timeout {:?}, {} virtual IP(s), {} checker(s): OK",
+                    m.name,
+                    m.id,
+                    m.heart.pulse,
+                    m.heart.timeout,
+                    m.vips.len(),
+                    m.errd.procs.len() + m.checks.len() + usize::from(m.splitbrain.is_some())
+                );
+            }
+            Ok(0)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s); nothing was changed", errors.len());
+            Ok(EXIT_ERROR)
+        }
+    }
+}
+
+fn genkey(roots: &Roots, force: bool) -> Result<i32> {
+    let path = roots.key_file();
+    ClusterKey::generate().save(&path, force)?;
+    println!("{}: new cluster key; copy this file to every node (mode 0600)", path.display());
+    Ok(0)
+}

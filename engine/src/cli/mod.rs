@@ -1,0 +1,30 @@
+//! The command line: verbs of the model product (`hakit prim -m web`, `hakit state -m web
+//! -lq`, ...). Exit codes: 0 done; `state -q` 0..4 for STOP, WAIT, ALONE, PRIM, SECOND;
+//! 5 refused by the module; 10 error (bad arguments, daemon unreachable, bad configuration).
+
+mod args;
+mod commands;
+mod state_view;
+
+use clap::Parser;
+
+pub const EXIT_REFUSED: i32 = 5;
+pub const EXIT_ERROR: i32 = 10;
+
+pub fn main() -> i32 {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hakit: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! How `hakit state` shows a module.
+
+use hakit::daemon::board::ModuleView;
+use std::fmt::Write;
+
+pub fn one_line(view: &ModuleView) -> String {
+    let s = &view.status;
+    format!("{} on {}: {} ({})", view.module, s.node, view.role, s.readiness)
+}
+
+pub fn verbose(view: &ModuleView) -> String {
+    let s = &view.status;
+    let mut out = String::new();
+    let _ = writeln!(out, "module {} on node {}", view.module, s.node);
+    let _ = writeln!(out, "  state         {} ({})", s.role, s.readiness);
+    let _ = writeln!(out, "  reason        {}", s.reason);
+    if let Some(step) = &s.running_step {
+        let _ = writeln!(out, "  running       {step}");
+    }
+    let _ = writeln!(
+        out,
+        "  data          generation {}, last in sync with {} at {}, {}, last role {:?}",
+        s.data.generation,
+        s.peer.node,
+        s.data.synced,
+        if s.data.consistent { "complete copy" } else { "INCOMPLETE copy" },
+        s.data.last_role
+    );
+    let _ = writeln!(out, "  failover      {}", if s.failover { "on" } else { "off" });
+    let peer = match (s.peer.up, s.peer.role, s.peer.readiness) {
+        (true, Some(role), Some(r)) => format!("{} ({r})", role),
+        _ => "not heard".to_string(),
+    };
+    let _ = writeln!(out, "  peer          {} {peer}", s.peer.node);
+    for (lan, ms) in &s.peer.heard_ms_ago {
+        let heard = ms.map_or("never heard".to_string(), |ms| format!("last heard {ms} ms ago"));
+        let _ = writeln!(out, "  heartbeat     {lan}: {heard}");
+    }
+    let _ = writeln!(out, "  rejected      {} heartbeat(s) failed authentication or replay checks", view.rejected_heartbeats);
+    let _ = writeln!(out, "  restarts      {}", s.restarts_in_interval);
+    for (ident, detail) in &s.failing_checkers {
+        let _ = writeln!(out, "  FAILING       {ident}: {detail}");
+    }
+    let _ = writeln!(out, "  replication   none (no <rfs> in this module)");
+    out
+}

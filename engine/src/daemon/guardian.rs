@@ -1,0 +1,179 @@
+//! The guardian: a small child process that outlives a daemon killed without warning
+//! (SIGKILL, OOM killer, crash). The daemon tells it what this node holds (virtual IPs, a
+//! running application); if the daemon's pipe closes without a goodbye, the guardian stops
+//! the application with `stop_prim` and removes the virtual IPs, so that the peer — which
+//! takes over after the heartbeat timeout — is the only node serving. Without it, a dead
+//! daemon would leave its application and address answering clients beside the new primary.
+
+use crate::config::{Roots, load_all};
+use crate::modlog::{Source, append_line};
+use crate::scripts::ScriptRunner;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::net::IpAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+
+/// The daemon's side: a pipe to the guardian process.
+#[derive(Debug)]
+pub struct Guardian {
+    stdin: Mutex<Option<ChildStdin>>,
+    _child: Child,
+}
+
+impl Guardian {
+    /// Start `hakit guardian` with the daemon's roots and node name.
+    pub fn spawn(roots: &Roots, node: &str) -> std::io::Result<Guardian> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("guardian")
+            .arg("--node")
+            .arg(node)
+            .env("HAKIT_CONF_ROOT", &roots.conf)
+            .env("HAKIT_STATE_ROOT", &roots.state)
+            .env("HAKIT_LOG_ROOT", &roots.log)
+            .stdin(Stdio::piped())
+            // Its own process group: a Ctrl-C meant for the daemon must not reach it.
+            .process_group(0)
+            .spawn()?;
+        let stdin = child.stdin.take();
+        Ok(Guardian {
+            stdin: Mutex::new(stdin),
+            _child: child,
+        })
+    }
+
+    /// `held|released <module> vip <addr>` or `held|released <module> app`.
+    pub fn note(&self, line: &str) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pipe) = stdin.as_mut() {
+            if let Err(e) = writeln!(pipe, "{line}") {
+                eprintln!("guardian unreachable ({e}): a daemon crash would leave resources held");
+                *stdin = None;
+            }
+        }
+    }
+
+    /// Clean exit: the guardian leaves everything as it is and exits.
+    pub fn goodbye(&self) {
+        self.note("bye");
+        self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// What the daemon holds, per module.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Holdings {
+    pub app: BTreeSet<String>,
+    pub vips: BTreeMap<String, BTreeSet<IpAddr>>,
+}
+
+impl Holdings {
+    /// Apply one line from the daemon; `Ok(true)` on goodbye.
+    pub fn apply(&mut self, line: &str) -> Result<bool, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["bye"] => return Ok(true),
+            ["held", m, "app"] => {
+                self.app.insert(m.to_string());
+            }
+            ["released", m, "app"] => {
+                self.app.remove(*m);
+            }
+            ["held", m, "vip", addr] => {
+                let addr = addr.parse().map_err(|e| format!("{line:?}: {e}"))?;
+                self.vips.entry(m.to_string()).or_default().insert(addr);
+            }
+            ["released", m, "vip", addr] => {
+                let addr: IpAddr = addr.parse().map_err(|e| format!("{line:?}: {e}"))?;
+                self.vips.entry(m.to_string()).or_default().remove(&addr);
+            }
+            _ => return Err(format!("unknown guardian instruction {line:?}")),
+        }
+        Ok(false)
+    }
+}
+
+/// The guardian process: `hakit guardian --node N`. Reads the daemon's notes until goodbye
+/// (exit quietly) or end of input (the daemon died: release everything).
+pub fn run(roots: &Roots, node: &str) -> i32 {
+    let mut held = Holdings::default();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        match held.apply(&line) {
+            Ok(true) => return 0,
+            Ok(false) => {}
+            Err(e) => eprintln!("guardian: {e}"),
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("guardian: cannot start its runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(release_all(roots, node, held))
+}
+
+async fn release_all(roots: &Roots, node: &str, held: Holdings) -> i32 {
+    let config = match load_all(roots) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("guardian: configuration unreadable, removing addresses only: {errors:?}");
+            for addr in held.vips.values().flatten() {
+                let _ = crate::net::del_vip(*addr).await;
+            }
+            return 1;
+        }
+    };
+    for module in &config.modules {
+        let name = &module.name;
+        let log = |text: &str| {
+            let _ = append_line(&module.paths.log_dir, Source::Engine, text);
+        };
+        if !held.app.contains(name) && held.vips.get(name).is_none_or(|v| v.is_empty()) {
+            continue;
+        }
+        log("the daemon died without stopping: the guardian releases what it held");
+        if held.app.contains(name) {
+            let runner = ScriptRunner::new(
+                name,
+                &module.paths,
+                node,
+                &module.user,
+                module.paths.log_dir.join("application.log"),
+            );
+            let outcome = runner.run_stop("stop_prim", "stop").await;
+            log(&format!("guardian: stop_prim: {}", outcome.describe()));
+        }
+        for addr in held.vips.get(name).into_iter().flatten() {
+            match crate::net::del_vip(*addr).await {
+                Ok(_) => log(&format!("guardian: removed virtual IP {addr}")),
+                Err(e) => log(&format!("guardian: cannot remove virtual IP {addr}: {e}")),
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdings_follow_the_notes() {
+        let mut h = Holdings::default();
+        assert_eq!(h.apply("held web app"), Ok(false));
+        assert_eq!(h.apply("held web vip 10.0.0.10"), Ok(false));
+        assert_eq!(h.apply("released web app"), Ok(false));
+        assert!(h.app.is_empty());
+        assert_eq!(h.vips["web"].len(), 1);
+        assert_eq!(h.apply("released web vip 10.0.0.10"), Ok(false));
+        assert!(h.vips["web"].is_empty());
+        assert!(h.apply("held web vip not-an-ip").unwrap_err().contains("not-an-ip"));
+        assert!(h.apply("dance").is_err());
+        assert_eq!(h.apply("bye"), Ok(true));
+    }
+}

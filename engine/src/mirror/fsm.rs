@@ -628,10 +628,11 @@ impl Machine {
         self.plan = None;
         let then = self.role_after_plan;
         self.set_role(then, now);
-        if let Some(join_id) = self.ack_after_plan.take() {
-            if then == Role::Prim {
-                self.acked_join = join_id;
-            }
+        // take() first: the pending ack is consumed whatever the new role.
+        if let Some(join_id) = self.ack_after_plan.take()
+            && then == Role::Prim
+        {
+            self.acked_join = join_id;
         }
         out.push(Action::Log(format!("{} {}", self.role, self.readiness())));
         if let Some(keep_started) = self.deferred_stop.take() {

@@ -50,9 +50,9 @@ fn run_schedule(seed: u64, duration: Duration) -> Tally {
             w.dump()
         );
         tally.serving_ticks += serving;
-        for i in 0..2 {
-            if down_until[i].is_some_and(|t| w.now >= t) {
-                down_until[i] = None;
+        for (i, until) in down_until.iter_mut().enumerate() {
+            if until.is_some_and(|t| w.now >= t) {
+                *until = None;
                 w.boot(i);
             }
         }

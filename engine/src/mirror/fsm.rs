@@ -620,10 +620,11 @@ impl Machine {
         self.plan = None;
         let then = self.role_after_plan;
         self.set_role(then, now);
-        if let Some(join_id) = self.ack_after_plan.take() {
-            if then == Role::Prim {
-                self.acked_join = join_id;
-            }
+        // `take()` runs whatever the role: the pending ack is consumed either way.
+        if let Some(join_id) = self.ack_after_plan.take()
+            && then == Role::Prim
+        {
+            self.acked_join = join_id;
         }
         out.push(Action::Log(format!("{} {}", self.role, self.readiness())));
         if self.deferred_stop {

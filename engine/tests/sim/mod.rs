@@ -260,32 +260,33 @@ impl World {
         }
         // Steps finish.
         for i in 0..2 {
-            if let Some((step, at)) = self.nodes[i].step.clone() {
-                if at <= now && self.nodes[i].machine.is_some() {
-                    self.nodes[i].step = None;
-                    let node = &mut self.nodes[i];
-                    match &step {
-                        Step::Persist(r) => node.disk = *r,
-                        Step::AddVips => node.vip = true,
-                        Step::DelVips => node.vip = false,
-                        Step::Run(s) => {
-                            node.scripts_run.push(*s);
-                            match s {
-                                Script::StartPrim => node.app = true,
-                                Script::StopPrim => node.app = false,
-                                _ => {}
-                            }
+            if let Some((step, at)) = self.nodes[i].step.clone()
+                && at <= now
+                && self.nodes[i].machine.is_some()
+            {
+                self.nodes[i].step = None;
+                let node = &mut self.nodes[i];
+                match &step {
+                    Step::Persist(r) => node.disk = *r,
+                    Step::AddVips => node.vip = true,
+                    Step::DelVips => node.vip = false,
+                    Step::Run(s) => {
+                        node.scripts_run.push(*s);
+                        match s {
+                            Script::StartPrim => node.app = true,
+                            Script::StopPrim => node.app = false,
+                            _ => {}
                         }
-                        Step::SyncData => {}
                     }
-                    self.feed(
-                        i,
-                        Input::StepDone {
-                            ok: true,
-                            detail: "ok".to_string(),
-                        },
-                    );
+                    Step::SyncData => {}
                 }
+                self.feed(
+                    i,
+                    Input::StepDone {
+                        ok: true,
+                        detail: "ok".to_string(),
+                    },
+                );
             }
         }
         // Witness probes: answered if the node reaches the witness when asking and now.

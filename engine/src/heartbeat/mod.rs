@@ -2,3 +2,5 @@
 //! state machine that turns them into "peer up / peer lost".
 
 pub mod liveness;
+pub mod replay;
+pub mod wire;

@@ -628,7 +628,7 @@ impl Machine {
         self.plan = None;
         let then = self.role_after_plan;
         self.set_role(then, now);
-        // take() first: the pending ack is consumed whatever the new role.
+        // `take()` runs whatever the role: the pending ack is consumed either way.
         if let Some(join_id) = self.ack_after_plan.take()
             && then == Role::Prim
         {

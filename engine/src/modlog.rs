@@ -48,7 +48,11 @@ impl ModuleLog {
         eprint!("[{}] {line}", self.module);
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = file.write_all(line.as_bytes()) {
-            eprintln!("[{}] cannot write {}: {e}", self.module, self.path.display());
+            eprintln!(
+                "[{}] cannot write {}: {e}",
+                self.module,
+                self.path.display()
+            );
         }
     }
 }
@@ -91,8 +95,16 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("module.log")).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].ends_with(" I SECOND -> ALONE: node1 lost"), "{}", lines[0]);
-        assert!(lines[1].ends_with(" E script: disk full | retrying"), "{}", lines[1]);
+        assert!(
+            lines[0].ends_with(" I SECOND -> ALONE: node1 lost"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with(" E script: disk full | retrying"),
+            "{}",
+            lines[1]
+        );
         assert!(lines[0].starts_with("20") && lines[0].contains('T'));
     }
 }

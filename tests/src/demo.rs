@@ -63,6 +63,9 @@ impl Demo {
         demo.step("starting `hakit daemon` on node1 and node2");
         demo.node1.start_daemon()?;
         demo.node2.start_daemon()?;
+        let module = demo.config.module.clone();
+        demo.node1.wait_answer(&module)?;
+        demo.node2.wait_answer(&module)?;
         Ok(demo)
     }
 
@@ -79,10 +82,10 @@ impl Demo {
         self.node1.hakit(&["prim", "-m", m])?;
         self.step(format!("node2: hakit second -m {m}"));
         self.node2.hakit(&["second", "-m", m])?;
-        self.step("waiting for node1 PRIM and node2 SECOND");
+        self.step("waiting for node1 PRIM and node2 SECOND Ready (in sync: it may take over)");
         self.node1.wait_state(m, State::Prim)?;
-        self.node2.wait_state(m, State::Second)?;
-        self.step("node1 is PRIM, node2 is SECOND");
+        self.node2.wait_ready(m, State::Second)?;
+        self.step("node1 is PRIM, node2 is SECOND Ready");
         self.get_via_vip("node1")?;
 
         let pid = self.node1.daemon_pid().unwrap_or_default();
@@ -102,7 +105,7 @@ impl Demo {
             self.node1.hakit(&["start", "-m", m])?;
         }
         self.step("waiting for node1 SECOND and node2 PRIM");
-        self.node1.wait_state(m, State::Second)?;
+        self.node1.wait_ready(m, State::Second)?;
         self.node2.wait_state(m, State::Prim)?;
         self.step("node1 is back as SECOND, node2 is PRIM");
         self.get_via_vip("node2")?;

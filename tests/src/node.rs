@@ -110,6 +110,24 @@ impl Node {
             .map(drop)
     }
 
+    /// Waits until `hakit state -l` shows the module in state `want` and Ready (a SECOND is
+    /// Ready once the primary has recorded that it is in sync: only then may it take over).
+    pub fn wait_ready(&self, module: &str, want: State) -> Result<()> {
+        let expected = format!("{want} (Ready)");
+        wait_until(
+            &format!("{} to be {expected}", self.name()),
+            DEADLINE,
+            || {
+                let line = self.hakit(&["state", "-m", module, "-l"])?;
+                if line.contains(&expected) {
+                    Ok(true)
+                } else {
+                    Err(anyhow!("state line {:?}", line.trim()))
+                }
+            },
+        )
+    }
+
     /// Waits until the daemon answers for the module, whatever the state, and returns it.
     pub fn wait_answer(&mut self, module: &str) -> Result<State> {
         let what = format!(

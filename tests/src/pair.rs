@@ -76,16 +76,7 @@ impl MirrorPair {
 
     /// Waits until node `i` shows `want` and Ready in `hakit state -l`.
     pub fn wait_ready(&self, i: usize, want: State) -> Result<()> {
-        let node = &self.nodes[i];
-        let expected = format!("{want} (Ready)");
-        wait_until(&format!("{} to be {expected}", node.name()), DEADLINE, || {
-            let line = node.hakit(&["state", "-m", self.module(), "-l"])?;
-            if line.contains(&expected) {
-                Ok(true)
-            } else {
-                Err(anyhow!("state line {:?}", line.trim()))
-            }
-        })
+        self.nodes[i].wait_ready(self.module(), want)
     }
 
     /// First start: `prim` on node1, `second` on node2; waits for PRIM and SECOND Ready.
@@ -114,7 +105,10 @@ impl MirrorPair {
     /// The HTTP status of node `i`'s health URL, as a load balancer sees it from the client.
     pub fn ready_txt_status(&self, i: usize) -> Result<u16> {
         let path = format!("/var/modules/{}/ready.txt", self.module());
-        match self.client.http_get(self.nodes[i].host().ip(), HTTP_PORT, &path) {
+        match self
+            .client
+            .http_get(self.nodes[i].host().ip(), HTTP_PORT, &path)
+        {
             Ok(_) => Ok(200),
             Err(e) if format!("{e:#}").contains(" 404 ") => Ok(404),
             Err(e) => Err(e),
@@ -131,7 +125,9 @@ impl MirrorPair {
     pub fn logs(&self) -> String {
         let mut text = String::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            let module_log = self.module_log(i).unwrap_or_else(|e| format!("(none: {e:#})"));
+            let module_log = self
+                .module_log(i)
+                .unwrap_or_else(|e| format!("(none: {e:#})"));
             let daemon_log = node
                 .daemon_log()
                 .and_then(|p| std::fs::read_to_string(&p).context("reading the daemon output"))

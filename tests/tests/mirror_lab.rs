@@ -18,7 +18,10 @@ fn never_two_primaries(pair: &MirrorPair, duration: Duration) -> Result<()> {
         let (a, b) = (pair.state(0), pair.state(1));
         if let (Ok(a), Ok(b)) = (a, b) {
             let serving = |s: State| matches!(s, State::Alone | State::Prim);
-            ensure!(!(serving(a) && serving(b)), "two primaries: node1 {a}, node2 {b}");
+            ensure!(
+                !(serving(a) && serving(b)),
+                "two primaries: node1 {a}, node2 {b}"
+            );
         }
         sleep(Duration::from_millis(100));
     }
@@ -33,8 +36,14 @@ fn first_start_waits_for_prim_then_pairs_and_serves_on_the_vip() -> Result<()> {
         p.hakit(1, "start")?;
         // Well past the heartbeat timeout: with no data history nobody serves on its own.
         sleep(Duration::from_secs(3));
-        ensure!(p.state(0)? == State::Wait && p.state(1)? == State::Wait, "both must WAIT");
-        ensure!(p.module_log(0)?.contains("no node has data history yet"), "the log says why");
+        ensure!(
+            p.state(0)? == State::Wait && p.state(1)? == State::Wait,
+            "both must WAIT"
+        );
+        ensure!(
+            p.module_log(0)?.contains("no node has data history yet"),
+            "the log says why"
+        );
         ensure!(p.ready_txt_status(0)? == 404 && p.ready_txt_status(1)? == 404);
         p.hakit(0, "prim")?;
         p.wait_ready(0, State::Prim)?;
@@ -43,7 +52,11 @@ fn first_start_waits_for_prim_then_pairs_and_serves_on_the_vip() -> Result<()> {
         ensure!(p.ready_txt_status(0)? == 200, "health URL of the primary");
         ensure!(p.ready_txt_status(1)? == 404, "health URL of the secondary");
         let verbose = p.nodes[0].hakit(&["state", "-m", p.module(), "-v"])?;
-        ensure!(verbose.contains("PRIM (Ready)") && verbose.contains("peer          node2 SECOND (Ready)"), "{verbose}");
+        ensure!(
+            verbose.contains("PRIM (Ready)")
+                && verbose.contains("peer          node2 SECOND (Ready)"),
+            "{verbose}"
+        );
         Ok(())
     })
 }
@@ -60,8 +73,15 @@ fn sigkill_of_the_primary_fails_over_and_it_returns_as_second() -> Result<()> {
         p.wait_served_by("node2")?;
         ensure!(p.ready_txt_status(1)? == 200);
         let log = p.module_log(1)?;
-        ensure!(log.contains("node1 lost: heartbeat default silent for"), "node2's log says why");
-        ensure!(p.module_log(0)?.contains("guardian: removed virtual IP 10.88.0.10"), "guardian");
+        ensure!(
+            log.contains("node1 lost: heartbeat default silent for"),
+            "node2's log says why"
+        );
+        ensure!(
+            p.module_log(0)?
+                .contains("guardian: removed virtual IP 10.88.0.10"),
+            "guardian"
+        );
         p.nodes[0].start_daemon()?;
         p.wait_ready(0, State::Second)?;
         p.wait_ready(1, State::Prim)?;
@@ -82,7 +102,10 @@ fn link_cut_fails_over_and_healing_leaves_one_primary() -> Result<()> {
         // again exactly one keeps serving and the other becomes SECOND.
         wait_until("one PRIM and one SECOND", DEADLINE, || {
             let states = (p.state(0)?, p.state(1)?);
-            Ok(matches!(states, (State::Prim, State::Second) | (State::Second, State::Prim)))
+            Ok(matches!(
+                states,
+                (State::Prim, State::Second) | (State::Second, State::Prim)
+            ))
         })?;
         let logs = format!("{}{}", p.module_log(0)?, p.module_log(1)?);
         ensure!(logs.contains("SPLIT BRAIN"), "the split brain is reported");
@@ -107,7 +130,10 @@ fn swap_moves_the_application_to_the_other_node() -> Result<()> {
 
 #[test]
 fn defaultprim_swaps_back_when_the_preferred_node_returns() -> Result<()> {
-    let cfg = MirrorConfig { defaultprim: "node1".into(), ..config() };
+    let cfg = MirrorConfig {
+        defaultprim: "node1".into(),
+        ..config()
+    };
     let mut pair = MirrorPair::new("defprim", cfg)?;
     pair.scenario(|p| {
         p.start_pair()?;
@@ -117,14 +143,20 @@ fn defaultprim_swaps_back_when_the_preferred_node_returns() -> Result<()> {
         p.wait_ready(0, State::Prim)?;
         p.wait_ready(1, State::Second)?;
         p.wait_served_by("node1")?;
-        ensure!(p.module_log(1)?.contains("defaultprim is node1"), "node2's log says why it swapped");
+        ensure!(
+            p.module_log(1)?.contains("defaultprim is node1"),
+            "node2's log says why it swapped"
+        );
         Ok(())
     })
 }
 
 #[test]
 fn failover_off_makes_the_secondary_wait() -> Result<()> {
-    let cfg = MirrorConfig { failover: false, ..config() };
+    let cfg = MirrorConfig {
+        failover: false,
+        ..config()
+    };
     let mut pair = MirrorPair::new("fooff", cfg)?;
     pair.scenario(|p| {
         p.start_pair()?;
@@ -132,7 +164,10 @@ fn failover_off_makes_the_secondary_wait() -> Result<()> {
         p.wait_state(1, State::Wait)?;
         sleep(Duration::from_secs(2));
         ensure!(p.state(1)? == State::Wait, "node2 must stay in WAIT");
-        ensure!(p.module_log(1)?.contains("failover is off"), "the log says why");
+        ensure!(
+            p.module_log(1)?.contains("failover is off"),
+            "the log says why"
+        );
         Ok(())
     })
 }
@@ -146,8 +181,10 @@ fn errd_scripts(pair: &MirrorPair, app: &str) -> Result<()> {
     let stop = format!("#!/bin/sh\npkill -x {app}\nexit 0\n");
     for node in &pair.nodes {
         let bin = format!("/etc/hakit/modules/{}/bin", pair.module());
-        node.host().write_file(format!("{bin}/start_prim"), &start, 0o755)?;
-        node.host().write_file(format!("{bin}/stop_prim"), &stop, 0o755)?;
+        node.host()
+            .write_file(format!("{bin}/start_prim"), &start, 0o755)?;
+        node.host()
+            .write_file(format!("{bin}/stop_prim"), &stop, 0o755)?;
     }
     Ok(())
 }
@@ -168,7 +205,11 @@ fn errd_restarts_locally_then_fails_over_after_maxloop() -> Result<()> {
         let kill_app = |p: &MirrorPair| p.nodes[0].host().run_ok(["pkill", "-x", app.as_str()]);
         for nth in 1..=3 {
             wait_until("the application to run on node1", DEADLINE, || {
-                Ok(p.nodes[0].host().run(["pgrep", "-x", app.as_str()])?.status.success())
+                Ok(p.nodes[0]
+                    .host()
+                    .run(["pgrep", "-x", app.as_str()])?
+                    .status
+                    .success())
             })?;
             p.wait_ready(0, State::Prim)?;
             kill_app(p)?;
@@ -178,13 +219,20 @@ fn errd_restarts_locally_then_fails_over_after_maxloop() -> Result<()> {
         }
         p.wait_ready(0, State::Prim)?;
         wait_until("the application to run on node1", DEADLINE, || {
-            Ok(p.nodes[0].host().run(["pgrep", "-x", app.as_str()])?.status.success())
+            Ok(p.nodes[0]
+                .host()
+                .run(["pgrep", "-x", app.as_str()])?
+                .status
+                .success())
         })?;
         kill_app(p)?;
         p.wait_ready(0, State::Second)?;
         p.wait_ready(1, State::Prim)?;
         let log = p.module_log(0)?;
-        ensure!(log.contains("stopstart, the peer takes over"), "node1's log says why");
+        ensure!(
+            log.contains("stopstart, the peer takes over"),
+            "node1's log says why"
+        );
         Ok(())
     })
 }
@@ -192,7 +240,9 @@ fn errd_restarts_locally_then_fails_over_after_maxloop() -> Result<()> {
 #[test]
 fn isolated_nodes_wait_when_the_witness_is_unreachable() -> Result<()> {
     let cfg = MirrorConfig {
-        extra_xml: format!(r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#),
+        extra_xml: format!(
+            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
+        ),
         ..config()
     };
     let mut pair = MirrorPair::new("witness", cfg)?;
@@ -203,7 +253,10 @@ fn isolated_nodes_wait_when_the_witness_is_unreachable() -> Result<()> {
         never_two_primaries(p, Duration::from_secs(4))?;
         p.wait_state(0, State::Wait)?;
         p.wait_state(1, State::Alone)?;
-        ensure!(p.module_log(0)?.contains("isolated"), "node1's log says why");
+        ensure!(
+            p.module_log(0)?.contains("isolated"),
+            "node1's log says why"
+        );
         p.nodes[0].host().link_up()?;
         p.wait_ready(0, State::Second)?;
         // Now the secondary's cable: it waits, the primary goes on alone.
@@ -230,7 +283,10 @@ fn heartbeats_with_a_foreign_key_are_dropped_and_counted() -> Result<()> {
         p.hakit(1, "second")?;
         p.wait_state(0, State::Alone)?;
         sleep(Duration::from_secs(2));
-        ensure!(p.state(1)? == State::Wait, "node2 never pairs with an unauthenticated peer");
+        ensure!(
+            p.state(1)? == State::Wait,
+            "node2 never pairs with an unauthenticated peer"
+        );
         let verbose = p.nodes[1].hakit(&["state", "-m", p.module(), "-v"])?;
         let rejected = verbose
             .lines()
@@ -250,21 +306,38 @@ fn bad_configuration_is_rejected_with_its_position() -> Result<()> {
     pair.scenario(|p| {
         let file = format!("/etc/hakit/modules/{}/conf/userconfig.xml", p.module());
         let good = p.nodes[0].host().read_file(&file)?;
-        let bad = good.replacen("<heartbeat name=\"default\"/>", "<heartbeat name=\u{201d}default\u{201d}/>", 1);
+        let bad = good.replacen(
+            "<heartbeat name=\"default\"/>",
+            "<heartbeat name=\u{201d}default\u{201d}/>",
+            1,
+        );
         p.nodes[0].host().write_file(&file, &bad, 0o644)?;
-        let out = p.nodes[0].host().run([hakit_lab::hakit_bin()?.as_os_str(), "config".as_ref(), "check".as_ref()])?;
+        let out = p.nodes[0].host().run([
+            hakit_lab::hakit_bin()?.as_os_str(),
+            "config".as_ref(),
+            "check".as_ref(),
+        ])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(!out.status.success(), "config check must fail");
-        ensure!(stderr.contains("userconfig.xml:2:") && stderr.contains("straight quote"), "{stderr}");
+        ensure!(
+            stderr.contains("userconfig.xml:2:") && stderr.contains("straight quote"),
+            "{stderr}"
+        );
         let timeout = good.replacen("timeout=\"1s\"", "timeout=\"3x\"", 1);
         p.nodes[0].host().write_file(&file, &timeout, 0o644)?;
-        let out = p.nodes[0].host().run([hakit_lab::hakit_bin()?.as_os_str(), "config".as_ref(), "check".as_ref()])?;
+        let out = p.nodes[0].host().run([
+            hakit_lab::hakit_bin()?.as_os_str(),
+            "config".as_ref(),
+            "check".as_ref(),
+        ])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(!out.status.success() && stderr.contains("3x"), "{stderr}");
         // A daemon started on a bad configuration refuses to run and says why.
         p.nodes[0].kill_daemon()?;
         p.nodes[0].start_daemon()?;
-        wait_until("the daemon to exit", DEADLINE, || Ok(p.nodes[0].daemon_pid().is_none()))?;
+        wait_until("the daemon to exit", DEADLINE, || {
+            Ok(p.nodes[0].daemon_pid().is_none())
+        })?;
         let out = std::fs::read_to_string(p.nodes[0].daemon_log()?)?;
         ensure!(out.contains("3x"), "daemon output: {out}");
         Ok(())

@@ -65,7 +65,11 @@ fn failover(bin: &std::path::Path, runs: usize) -> Result<()> {
             p.nodes[primary].kill_daemon()?;
             let took = time_until_served_by(p, &survivor_name)?;
             times.push(took);
-            println!("run {run:>2}: {} -> {survivor_name} in {} ms", p.nodes[primary].name(), took.as_millis());
+            println!(
+                "run {run:>2}: {} -> {survivor_name} in {} ms",
+                p.nodes[primary].name(),
+                took.as_millis()
+            );
             p.nodes[primary].start_daemon()?;
             p.wait_ready(primary, State::Second)?;
             p.wait_ready(survivor, State::Prim)?;

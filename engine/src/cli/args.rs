@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "hakit", version, about = "High availability for Linux applications: mirror modules")]
+#[command(
+    name = "hakit",
+    version,
+    about = "High availability for Linux applications: mirror modules"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub roots: RootArgs,
@@ -17,13 +21,28 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct RootArgs {
     /// Configuration root (cluster.xml, cluster.key, modules/).
-    #[arg(long, env = "HAKIT_CONF_ROOT", default_value = "/etc/hakit", global = true)]
+    #[arg(
+        long,
+        env = "HAKIT_CONF_ROOT",
+        default_value = "/etc/hakit",
+        global = true
+    )]
     pub conf_root: PathBuf,
     /// State root (persisted data generations, control socket).
-    #[arg(long, env = "HAKIT_STATE_ROOT", default_value = "/var/lib/hakit", global = true)]
+    #[arg(
+        long,
+        env = "HAKIT_STATE_ROOT",
+        default_value = "/var/lib/hakit",
+        global = true
+    )]
     pub state_root: PathBuf,
     /// Log root (module.log and application.log of each module).
-    #[arg(long, env = "HAKIT_LOG_ROOT", default_value = "/var/log/hakit", global = true)]
+    #[arg(
+        long,
+        env = "HAKIT_LOG_ROOT",
+        default_value = "/var/log/hakit",
+        global = true
+    )]
     pub log_root: PathBuf,
 }
 

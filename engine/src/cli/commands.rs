@@ -16,7 +16,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     let roots = cli.roots.roots();
     let module_command = |module: &str, command: Command| send_command(&roots, module, command);
     match cli.command {
-        Verb::Daemon { node, http } => daemon(DaemonOptions { roots: roots.clone(), node, http }),
+        Verb::Daemon { node, http } => daemon(DaemonOptions {
+            roots: roots.clone(),
+            node,
+            http,
+        }),
         Verb::Guardian { node } => Ok(guardian::run(&roots, &node)),
         Verb::Start(m) => module_command(&m.module, Command::Start),
         Verb::Stop(m) => module_command(&m.module, Command::Stop),
@@ -29,7 +33,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Verb::Failover { state, module } => {
             module_command(&module, Command::Failover(matches!(state, OnOff::On)))
         }
-        Verb::State { module, verbose, line, quiet } => state(&roots, module, verbose, line, quiet),
+        Verb::State {
+            module,
+            verbose,
+            line,
+            quiet,
+        } => state(&roots, module, verbose, line, quiet),
         Verb::Log { module, lines } => log(&roots, &module, lines),
         Verb::Printi(p) => print(&roots, &p.module, Source::ScriptInfo, &p.message),
         Verb::Printe(p) => print(&roots, &p.module, Source::ScriptError, &p.message),
@@ -45,7 +54,10 @@ fn daemon(opts: DaemonOptions) -> Result<i32> {
 }
 
 fn send_command(roots: &Roots, module: &str, command: Command) -> Result<i32> {
-    let request = Request::Command { module: module.to_string(), command };
+    let request = Request::Command {
+        module: module.to_string(),
+        command,
+    };
     match call(&roots.control_socket(), &request)? {
         Response::Done { message } => {
             println!("{module}: {message}");
@@ -60,8 +72,19 @@ fn send_command(roots: &Roots, module: &str, command: Command) -> Result<i32> {
     }
 }
 
-fn state(roots: &Roots, module: Option<String>, verbose: bool, line: bool, quiet: bool) -> Result<i32> {
-    let views = match call(&roots.control_socket(), &Request::State { module: module.clone() }) {
+fn state(
+    roots: &Roots,
+    module: Option<String>,
+    verbose: bool,
+    line: bool,
+    quiet: bool,
+) -> Result<i32> {
+    let views = match call(
+        &roots.control_socket(),
+        &Request::State {
+            module: module.clone(),
+        },
+    ) {
         Ok(Response::State { modules }) => modules,
         Ok(Response::Error { message }) => {
             eprintln!("hakit: {message}");
@@ -90,7 +113,8 @@ fn state(roots: &Roots, module: Option<String>, verbose: bool, line: bool, quiet
 
 fn log(roots: &Roots, module: &str, lines: usize) -> Result<i32> {
     let path = module_paths(roots, module).log_dir.join("module.log");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let all: Vec<&str> = text.lines().collect();
     for l in &all[all.len().saturating_sub(lines)..] {
         println!("{l}");
@@ -140,6 +164,9 @@ fn config_check(roots: &Roots) -> Result<i32> {
 fn genkey(roots: &Roots, force: bool) -> Result<i32> {
     let path = roots.key_file();
     ClusterKey::generate().save(&path, force)?;
-    println!("{}: new cluster key; copy this file to every node (mode 0600)", path.display());
+    println!(
+        "{}: new cluster key; copy this file to every node (mode 0600)",
+        path.display()
+    );
     Ok(0)
 }

@@ -23,8 +23,24 @@ pub fn main() -> i32 {
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("hakit: {e:#}");
+            eprintln!("hakit: {}", describe(&e));
             EXIT_ERROR
         }
     }
+}
+
+/// An error and its causes on one line, leaving out a cause whose text its parent already
+/// includes (most of our errors spell out their source).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
 }

@@ -5,7 +5,10 @@ use std::fmt::Write;
 
 pub fn one_line(view: &ModuleView) -> String {
     let s = &view.status;
-    format!("{} on {}: {} ({})", view.module, s.node, view.role, s.readiness)
+    format!(
+        "{} on {}: {} ({})",
+        view.module, s.node, view.role, s.readiness
+    )
 }
 
 pub fn verbose(view: &ModuleView) -> String {
@@ -23,20 +26,34 @@ pub fn verbose(view: &ModuleView) -> String {
         s.data.generation,
         s.peer.node,
         s.data.synced,
-        if s.data.consistent { "complete copy" } else { "INCOMPLETE copy" },
+        if s.data.consistent {
+            "complete copy"
+        } else {
+            "INCOMPLETE copy"
+        },
         s.data.last_role
     );
-    let _ = writeln!(out, "  failover      {}", if s.failover { "on" } else { "off" });
+    let _ = writeln!(
+        out,
+        "  failover      {}",
+        if s.failover { "on" } else { "off" }
+    );
     let peer = match (s.peer.up, s.peer.role, s.peer.readiness) {
         (true, Some(role), Some(r)) => format!("{} ({r})", role),
         _ => "not heard".to_string(),
     };
     let _ = writeln!(out, "  peer          {} {peer}", s.peer.node);
     for (lan, ms) in &s.peer.heard_ms_ago {
-        let heard = ms.map_or("never heard".to_string(), |ms| format!("last heard {ms} ms ago"));
+        let heard = ms.map_or("never heard".to_string(), |ms| {
+            format!("last heard {ms} ms ago")
+        });
         let _ = writeln!(out, "  heartbeat     {lan}: {heard}");
     }
-    let _ = writeln!(out, "  rejected      {} heartbeat(s) failed authentication or replay checks", view.rejected_heartbeats);
+    let _ = writeln!(
+        out,
+        "  rejected      {} heartbeat(s) failed authentication or replay checks",
+        view.rejected_heartbeats
+    );
     let _ = writeln!(out, "  restarts      {}", s.restarts_in_interval);
     for (ident, detail) in &s.failing_checkers {
         let _ = writeln!(out, "  FAILING       {ident}: {detail}");

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the hakit daemon at {path}: {source} (is `hakit daemon` running on this node?)")]
+    #[error(
+        "cannot reach the hakit daemon at {path}: {source} (is `hakit daemon` running on this node?)"
+    )]
     Connect {
         path: PathBuf,
         source: std::io::Error,
@@ -26,12 +28,17 @@ pub enum ClientError {
 }
 
 pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let io = |source| ClientError::Io { path: socket.to_path_buf(), source };
+    let io = |source| ClientError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
     let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: socket.to_path_buf(),
         source,
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(io)?;
     let mut bytes = serde_json::to_vec(request).map_err(|source| ClientError::Decode {
         path: socket.to_path_buf(),
         source,

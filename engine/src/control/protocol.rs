@@ -20,10 +20,18 @@ pub enum Request {
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     /// The command was accepted; what happens now.
-    Done { message: String },
+    Done {
+        message: String,
+    },
     /// The command was refused; why.
-    Refused { message: String },
-    State { modules: Vec<ModuleView> },
+    Refused {
+        message: String,
+    },
+    State {
+        modules: Vec<ModuleView>,
+    },
     /// The request itself was wrong (unknown module, bad JSON, ...).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }

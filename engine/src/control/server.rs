@@ -66,11 +66,15 @@ async fn handle(
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64 + 1));
     reader.read_line(&mut line).await?;
     let response = if line.len() > MAX_REQUEST {
-        Response::Error { message: format!("request longer than {MAX_REQUEST} bytes") }
+        Response::Error {
+            message: format!("request longer than {MAX_REQUEST} bytes"),
+        }
     } else {
         match serde_json::from_str::<Request>(&line) {
             Ok(request) => answer(request, modules, board).await,
-            Err(e) => Response::Error { message: format!("malformed request: {e}") },
+            Err(e) => Response::Error {
+                message: format!("malformed request: {e}"),
+            },
         }
     };
     let mut bytes = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
@@ -78,7 +82,11 @@ async fn handle(
     write.write_all(&bytes).await
 }
 
-async fn answer(request: Request, modules: &BTreeMap<String, ModuleHandle>, board: &Board) -> Response {
+async fn answer(
+    request: Request,
+    modules: &BTreeMap<String, ModuleHandle>,
+    board: &Board,
+) -> Response {
     let unknown = |m: &str| Response::Error {
         message: format!(
             "no module named {m:?} on this node (modules: {})",
@@ -86,9 +94,13 @@ async fn answer(request: Request, modules: &BTreeMap<String, ModuleHandle>, boar
         ),
     };
     match request {
-        Request::State { module: None } => Response::State { modules: board.all() },
+        Request::State { module: None } => Response::State {
+            modules: board.all(),
+        },
         Request::State { module: Some(m) } => match board.get(&m) {
-            Some(view) => Response::State { modules: vec![view] },
+            Some(view) => Response::State {
+                modules: vec![view],
+            },
             None => unknown(&m),
         },
         Request::Command { module, command } => {
@@ -96,13 +108,22 @@ async fn answer(request: Request, modules: &BTreeMap<String, ModuleHandle>, boar
                 return unknown(&module);
             };
             let (tx, rx) = oneshot::channel();
-            if handle.events.send(Event::Command(command, tx)).await.is_err() {
-                return Response::Error { message: format!("module {module} is not running") };
+            if handle
+                .events
+                .send(Event::Command(command, tx))
+                .await
+                .is_err()
+            {
+                return Response::Error {
+                    message: format!("module {module} is not running"),
+                };
             }
             match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
                 Ok(Ok(Ok(message))) => Response::Done { message },
                 Ok(Ok(Err(message))) => Response::Refused { message },
-                Ok(Err(_)) => Response::Error { message: format!("module {module} stopped") },
+                Ok(Err(_)) => Response::Error {
+                    message: format!("module {module} stopped"),
+                },
                 Err(_) => Response::Error {
                     message: format!("module {module} did not answer within {COMMAND_TIMEOUT:?}"),
                 },

@@ -107,7 +107,10 @@ pub fn run(roots: &Roots, node: &str) -> i32 {
             Err(e) => eprintln!("guardian: {e}"),
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("guardian: cannot start its runtime: {e}");
@@ -172,7 +175,11 @@ mod tests {
         assert_eq!(h.vips["web"].len(), 1);
         assert_eq!(h.apply("released web vip 10.0.0.10"), Ok(false));
         assert!(h.vips["web"].is_empty());
-        assert!(h.apply("held web vip not-an-ip").unwrap_err().contains("not-an-ip"));
+        assert!(
+            h.apply("held web vip not-an-ip")
+                .unwrap_err()
+                .contains("not-an-ip")
+        );
         assert!(h.apply("dance").is_err());
         assert_eq!(h.apply("bye"), Ok(true));
     }

@@ -58,18 +58,22 @@ impl HeartbeatIo {
         let mut links = Vec::new();
         for hb in &module.heart.heartbeats {
             let addr_of = |node: &str| {
-                cluster.addr(&hb.lan, node).ok_or_else(|| HeartbeatIoError::NoAddress {
-                    lan: hb.lan.clone(),
-                    node: node.to_string(),
-                })
+                cluster
+                    .addr(&hb.lan, node)
+                    .ok_or_else(|| HeartbeatIoError::NoAddress {
+                        lan: hb.lan.clone(),
+                        node: node.to_string(),
+                    })
             };
             let local = SocketAddr::new(addr_of(me)?, port);
             let remote = SocketAddr::new(addr_of(peer)?, port);
-            let socket = UdpSocket::bind(local).await.map_err(|source| HeartbeatIoError::Bind {
-                lan: hb.lan.clone(),
-                addr: local,
-                source,
-            })?;
+            let socket = UdpSocket::bind(local)
+                .await
+                .map_err(|source| HeartbeatIoError::Bind {
+                    lan: hb.lan.clone(),
+                    addr: local,
+                    source,
+                })?;
             links.push((Arc::new(socket), remote));
         }
         Ok(HeartbeatIo {
@@ -102,7 +106,10 @@ impl HeartbeatIo {
                 Ok(_) => self.send_errors[i] = false,
                 Err(e) if !self.send_errors[i] => {
                     self.send_errors[i] = true;
-                    self.log.line(Source::Engine, &format!("heartbeat to {remote} failed: {e}"));
+                    self.log.line(
+                        Source::Engine,
+                        &format!("heartbeat to {remote} failed: {e}"),
+                    );
                 }
                 Err(_) => {}
             }
@@ -149,14 +156,23 @@ impl Receiver {
             let (len, from) = match self.socket.recv_from(&mut buf).await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.log.line(Source::Engine, &format!("heartbeat receive error: {e}"));
+                    self.log
+                        .line(Source::Engine, &format!("heartbeat receive error: {e}"));
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             };
             match self.check(&buf[..len.min(buf.len())], from) {
                 Ok(advert) => {
-                    if self.events.send(Event::Heartbeat { net: self.net, advert }).await.is_err() {
+                    if self
+                        .events
+                        .send(Event::Heartbeat {
+                            net: self.net,
+                            advert,
+                        })
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -176,7 +192,11 @@ impl Receiver {
 
     fn check(&mut self, datagram: &[u8], from: SocketAddr) -> Result<Advert, String> {
         if from.ip() != self.expected.ip() {
-            return Err(format!("not from {}'s address {}", self.peer, self.expected.ip()));
+            return Err(format!(
+                "not from {}'s address {}",
+                self.peer,
+                self.expected.ip()
+            ));
         }
         let hb = decode(&self.key, datagram).map_err(|e| e.to_string())?;
         if hb.module != self.module || hb.node != self.peer {

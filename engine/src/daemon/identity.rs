@@ -28,7 +28,10 @@ pub fn find_me(
         return if names.contains(&name) {
             Ok(name.to_string())
         } else {
-            Err(IdentityError::UnknownNode(name.to_string(), names.join(", ")))
+            Err(IdentityError::UnknownNode(
+                name.to_string(),
+                names.join(", "),
+            ))
         };
     }
     let mut mine: Vec<&str> = cluster
@@ -44,7 +47,13 @@ pub fn find_me(
         [one] => Ok(one.to_string()),
         [] => Err(IdentityError::NoMatch(
             join(local.iter()),
-            join(cluster.lans.iter().flat_map(|l| l.nodes.iter()).map(|n| format!("{} {}", n.name, n.addr))),
+            join(
+                cluster
+                    .lans
+                    .iter()
+                    .flat_map(|l| l.nodes.iter())
+                    .map(|n| format!("{} {}", n.name, n.addr)),
+            ),
         )),
         many => Err(IdentityError::Ambiguous(many.join(", "))),
     }
@@ -60,7 +69,10 @@ mod tests {
     use crate::config::{ClusterNode, Lan};
 
     fn cluster() -> Cluster {
-        let node = |name: &str, addr: &str| ClusterNode { name: name.into(), addr: addr.parse().unwrap() };
+        let node = |name: &str, addr: &str| ClusterNode {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+        };
         Cluster {
             lans: vec![Lan {
                 name: "default".into(),
@@ -73,16 +85,28 @@ mod tests {
     fn found_by_address_or_by_name() {
         let local: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
         assert_eq!(find_me(&cluster(), None, &local), Ok("node2".into()));
-        assert_eq!(find_me(&cluster(), Some("node1"), &local), Ok("node1".into()));
-        assert!(matches!(find_me(&cluster(), Some("node9"), &local), Err(IdentityError::UnknownNode(..))));
+        assert_eq!(
+            find_me(&cluster(), Some("node1"), &local),
+            Ok("node1".into())
+        );
+        assert!(matches!(
+            find_me(&cluster(), Some("node9"), &local),
+            Err(IdentityError::UnknownNode(..))
+        ));
     }
 
     #[test]
     fn no_or_several_matches_are_explained() {
         let none: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap()];
         let e = find_me(&cluster(), None, &none).unwrap_err().to_string();
-        assert!(e.contains("127.0.0.1") && e.contains("node1 10.0.0.1") && e.contains("--node"), "{e}");
+        assert!(
+            e.contains("127.0.0.1") && e.contains("node1 10.0.0.1") && e.contains("--node"),
+            "{e}"
+        );
         let both: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
-        assert!(matches!(find_me(&cluster(), None, &both), Err(IdentityError::Ambiguous(_))));
+        assert!(matches!(
+            find_me(&cluster(), None, &both),
+            Err(IdentityError::Ambiguous(_))
+        ));
     }
 }

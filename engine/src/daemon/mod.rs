@@ -75,9 +75,17 @@ pub enum DaemonError {
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let roots = &opts.roots;
     let config = load_all(roots).map_err(|errors| {
-        DaemonError::Config(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        DaemonError::Config(
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     })?;
-    let local = crate::net::local_addresses().await.map_err(DaemonError::Addresses)?;
+    let local = crate::net::local_addresses()
+        .await
+        .map_err(DaemonError::Addresses)?;
     let me = identity::find_me(&config.cluster, opts.node.as_deref(), &local)?;
     let key = ClusterKey::load(&roots.key_file())?.heartbeat_key();
     for module in &config.modules {
@@ -90,10 +98,12 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             });
         }
     }
-    let guardian = Arc::new(Guardian::spawn(roots, &me).map_err(|source| DaemonError::Io {
-        what: "cannot start the guardian process".to_string(),
-        source,
-    })?);
+    let guardian = Arc::new(
+        Guardian::spawn(roots, &me).map_err(|source| DaemonError::Io {
+            what: "cannot start the guardian process".to_string(),
+            source,
+        })?,
+    );
     let epoch = Instant::now();
     // Grows across restarts: the peer's replay guard relies on it.
     let incarnation = SystemTime::now()
@@ -110,25 +120,53 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             .find(|n| *n != me)
             .unwrap_or_default()
             .to_string();
-        let log = ModuleLog::open(&name, &module.paths.log_dir).map_err(|source| DaemonError::Io {
-            what: format!("module {name}: cannot open its log in {}", module.paths.log_dir.display()),
-            source,
-        })?;
+        let log =
+            ModuleLog::open(&name, &module.paths.log_dir).map_err(|source| DaemonError::Io {
+                what: format!(
+                    "module {name}: cannot open its log in {}",
+                    module.paths.log_dir.display()
+                ),
+                source,
+            })?;
         log.line(
             Source::Engine,
-            &format!("hakit {} daemon starting on node {me} (peer {peer})", env!("CARGO_PKG_VERSION")),
+            &format!(
+                "hakit {} daemon starting on node {me} (peer {peer})",
+                env!("CARGO_PKG_VERSION")
+            ),
         );
         release_stale_vips(&module, &log).await;
-        let record = record_store::load(&module.paths.state_dir)
-            .map_err(|source| DaemonError::Record { module: name.clone(), source })?;
+        let record =
+            record_store::load(&module.paths.state_dir).map_err(|source| DaemonError::Record {
+                module: name.clone(),
+                source,
+            })?;
         let cfg = machine_config(&module, &me, &peer);
         let (machine, initial) = Machine::new(cfg, record, incarnation, epoch.elapsed());
-        let heartbeats = HeartbeatIo::open(&module, &config.cluster, &me, &peer, key.clone(), log.clone())
-            .await
-            .map_err(|source| DaemonError::Heartbeat { module: name.clone(), source })?;
+        let heartbeats = HeartbeatIo::open(
+            &module,
+            &config.cluster,
+            &me,
+            &peer,
+            key.clone(),
+            log.clone(),
+        )
+        .await
+        .map_err(|source| DaemonError::Heartbeat {
+            module: name.clone(),
+            source,
+        })?;
         let executor = StepExecutor::new(module.clone(), &me, guardian.clone());
         let (task, handle) = ModuleTask::new(
-            module, machine, initial, log, board.clone(), executor, heartbeats, &peer, epoch,
+            module,
+            machine,
+            initial,
+            log,
+            board.clone(),
+            executor,
+            heartbeats,
+            &peer,
+            epoch,
         );
         tokio::spawn(task.run());
         handles.insert(name, handle);
@@ -137,12 +175,23 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     tokio::spawn(control::serve(listener, handles.clone(), board.clone()));
     let http = tokio::net::TcpListener::bind(opts.http)
         .await
-        .map_err(|source| DaemonError::Http { addr: opts.http, source })?;
+        .map_err(|source| DaemonError::Http {
+            addr: opts.http,
+            source,
+        })?;
     let (http_stop, http_stopped) = oneshot::channel::<()>();
-    tokio::spawn(crate::http::serve(http, board.clone(), roots.clone(), async move {
-        let _ = http_stopped.await;
-    }));
-    eprintln!("hakit daemon running as node {me}; control socket {}", roots.control_socket().display());
+    tokio::spawn(crate::http::serve(
+        http,
+        board.clone(),
+        roots.clone(),
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    eprintln!(
+        "hakit daemon running as node {me}; control socket {}",
+        roots.control_socket().display()
+    );
 
     wait_for_termination().await;
     eprintln!("hakit daemon: stopping every module");
@@ -163,14 +212,19 @@ async fn release_stale_vips(module: &crate::config::Module, log: &ModuleLog) {
                 &format!("removed virtual IP {} left by a previous daemon", vip.addr),
             ),
             Ok(false) => {}
-            Err(e) => log.line(Source::Engine, &format!("cannot check virtual IP {}: {e}", vip.addr)),
+            Err(e) => log.line(
+                Source::Engine,
+                &format!("cannot check virtual IP {}: {e}", vip.addr),
+            ),
         }
     }
 }
 
 async fn wait_for_termination() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the daemon can only be killed; run until then.
         return std::future::pending().await;
     };
@@ -190,7 +244,10 @@ async fn shutdown_modules(handles: &BTreeMap<String, ModuleHandle>) {
     }
     for (name, rx) in waits {
         // Stop scripts have their own timeouts; this only guards against a stuck module.
-        if tokio::time::timeout(Duration::from_secs(3600), rx).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(3600), rx)
+            .await
+            .is_err()
+        {
             eprintln!("module {name} did not stop in time");
         }
     }

@@ -23,9 +23,18 @@ use tokio::task::JoinHandle;
 /// What reaches a module driver from outside.
 #[derive(Debug)]
 pub enum Event {
-    Heartbeat { net: usize, advert: Advert },
-    StepDone { ok: bool, detail: String },
-    Witness { reachable: bool, detail: String },
+    Heartbeat {
+        net: usize,
+        advert: Advert,
+    },
+    StepDone {
+        ok: bool,
+        detail: String,
+    },
+    Witness {
+        reachable: bool,
+        detail: String,
+    },
     Command(Command, oneshot::Sender<Result<String, String>>),
     /// Stop the module for a daemon shutdown; answered once it is stopped.
     Shutdown(oneshot::Sender<()>),
@@ -181,7 +190,11 @@ impl ModuleTask {
             let verdict = probe_witnesses(&splitbrain.witnesses, timeout).await;
             let event = Event::Witness {
                 reachable: verdict.any_reachable(),
-                detail: format!("split-brain checker {}: {}", splitbrain.ident, verdict.describe()),
+                detail: format!(
+                    "split-brain checker {}: {}",
+                    splitbrain.ident,
+                    verdict.describe()
+                ),
             };
             let _ = events.send(event).await;
         });
@@ -203,8 +216,12 @@ impl ModuleTask {
             let tx = self.reports_tx.clone();
             let task = if let Some(check) = self.module.checks.iter().find(|c| c.ident == ident) {
                 spawn_check(check, tx)
-            } else if let Some(proc) =
-                self.module.errd.procs.iter().find(|p| errd_ident(&p.name) == ident)
+            } else if let Some(proc) = self
+                .module
+                .errd
+                .procs
+                .iter()
+                .find(|p| errd_ident(&p.name) == ident)
             {
                 let one = Errd {
                     polltimer: self.module.errd.polltimer,
@@ -212,7 +229,10 @@ impl ModuleTask {
                 };
                 spawn_errd(&one, tx)
             } else {
-                self.log.line(Source::Engine, &format!("no checker named {ident} is configured"));
+                self.log.line(
+                    Source::Engine,
+                    &format!("no checker named {ident} is configured"),
+                );
                 continue;
             };
             self.checkers.insert(ident, task);

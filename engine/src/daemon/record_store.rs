@@ -14,7 +14,9 @@ pub enum RecordError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: unreadable record ({source}); if this node's data is known good, move the file away and start with `prim` or `primforce`")]
+    #[error(
+        "{path}: unreadable record ({source}); if this node's data is known good, move the file away and start with `prim` or `primforce`"
+    )]
     Corrupt {
         path: PathBuf,
         source: serde_json::Error,
@@ -29,7 +31,9 @@ pub fn record_path(state_dir: &Path) -> PathBuf {
 pub fn load(state_dir: &Path) -> Result<NodeRecord, RecordError> {
     let path = record_path(state_dir);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt { path, source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt { path, source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(NodeRecord::default()),
         Err(source) => Err(RecordError::Io { path, source }),
     }
@@ -43,14 +47,18 @@ pub fn save(state_dir: &Path, record: &NodeRecord) -> Result<(), RecordError> {
     fs::create_dir_all(state_dir).map_err(io(state_dir))?;
     let path = record_path(state_dir);
     let tmp = state_dir.join("record.json.tmp");
-    let mut bytes = serde_json::to_vec_pretty(record)
-        .map_err(|e| RecordError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+    let mut bytes = serde_json::to_vec_pretty(record).map_err(|e| RecordError::Io {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
     bytes.push(b'\n');
     let mut file = File::create(&tmp).map_err(io(&tmp))?;
     file.write_all(&bytes).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(state_dir).and_then(|d| d.sync_all()).map_err(io(state_dir))?;
+    File::open(state_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(state_dir))?;
     Ok(())
 }
 
@@ -65,7 +73,10 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), NodeRecord::default());
         let mut r = NodeRecord::default();
         r.started = true;
-        r.data.generation = Generation { counter: 3, tag: 77 };
+        r.data.generation = Generation {
+            counter: 3,
+            tag: 77,
+        };
         r.data.last_role = LastRole::Alone;
         save(dir.path(), &r).unwrap();
         assert_eq!(load(dir.path()).unwrap(), r);

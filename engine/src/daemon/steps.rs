@@ -44,10 +44,14 @@ impl StepExecutor {
             Step::AddVips => self.add_vips().await,
             Step::DelVips => self.del_vips().await,
             Step::SyncData => match &self.module.rfs {
-                None => (true, "no replicated directories: nothing to synchronise".to_string()),
+                None => (
+                    true,
+                    "no replicated directories: nothing to synchronise".to_string(),
+                ),
                 Some(_) => (
                     false,
-                    "replicated directories (<rfs>) are not supported by this build yet".to_string(),
+                    "replicated directories (<rfs>) are not supported by this build yet"
+                        .to_string(),
                 ),
             },
         }
@@ -57,7 +61,13 @@ impl StepExecutor {
         let dir = self.module.paths.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || record_store::save(&dir, &record)).await;
         match saved {
-            Ok(Ok(())) => (true, format!("recorded durably in {}", self.module.paths.state_dir.display())),
+            Ok(Ok(())) => (
+                true,
+                format!(
+                    "recorded durably in {}",
+                    self.module.paths.state_dir.display()
+                ),
+            ),
             Ok(Err(e)) => (false, e.to_string()),
             Err(e) => (false, format!("record writer failed: {e}")),
         }
@@ -74,7 +84,8 @@ impl StepExecutor {
         // The application is "held" from the start of start_prim (it may be half-started if
         // the daemon dies during it) until stop_prim has finished.
         if script == Script::StartPrim {
-            self.guardian.note(&format!("held {} app", self.module.name));
+            self.guardian
+                .note(&format!("held {} app", self.module.name));
         }
         let outcome = if script.is_stop() {
             self.runner.run_stop(name, role).await
@@ -82,7 +93,8 @@ impl StepExecutor {
             self.runner.run(name, &[], role).await
         };
         if script == Script::StopPrim {
-            self.guardian.note(&format!("released {} app", self.module.name));
+            self.guardian
+                .note(&format!("released {} app", self.module.name));
         }
         let ok = matches!(outcome, ScriptOutcome::Missing { .. }) || outcome.succeeded();
         (ok, outcome.describe())
@@ -95,8 +107,12 @@ impl StepExecutor {
                 Ok(p) => p,
                 Err(e) => return (false, format!("virtual IP {}: {e}", vip.addr)),
             };
-            self.guardian.note(&format!("held {} vip {}", self.module.name, vip.addr));
-            let mut what = format!("{}/{} on {}", vip.addr, placement.prefix_len, placement.ifname);
+            self.guardian
+                .note(&format!("held {} vip {}", self.module.name, vip.addr));
+            let mut what = format!(
+                "{}/{} on {}",
+                vip.addr, placement.prefix_len, placement.ifname
+            );
             if let (true, IpAddr::V4(v4)) = (vip.arpreroute, vip.addr) {
                 let ifname = placement.ifname.clone();
                 let sent = tokio::task::spawn_blocking(move || {
@@ -130,7 +146,8 @@ impl StepExecutor {
                     continue;
                 }
             }
-            self.guardian.note(&format!("released {} vip {}", self.module.name, vip.addr));
+            self.guardian
+                .note(&format!("released {} vip {}", self.module.name, vip.addr));
         }
         if done.is_empty() {
             return (true, "no virtual IP configured".to_string());

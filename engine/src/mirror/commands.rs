@@ -234,12 +234,23 @@ impl Machine {
         if self.plan.is_some() {
             self.deferred_stop = Some(true);
         } else if self.role != Role::Stop {
-            self.stop_keeping(now, "the daemon is shutting down".to_string(), true, &mut out);
+            self.stop_keeping(
+                now,
+                "the daemon is shutting down".to_string(),
+                true,
+                &mut out,
+            );
         }
         out
     }
 
-    pub(super) fn stop_keeping(&mut self, now: Duration, reason: String, keep_started: bool, out: &mut Vec<Action>) {
+    pub(super) fn stop_keeping(
+        &mut self,
+        now: Duration,
+        reason: String,
+        keep_started: bool,
+        out: &mut Vec<Action>,
+    ) {
         let mut record = self.record;
         record.started = keep_started;
         let peer_ready_second = self

@@ -151,8 +151,9 @@ pub struct Machine {
     /// Stepped down because no witness answered: stay down until the peer or a witness is
     /// heard again.
     isolated: bool,
-    /// The virtual IPs were re-announced since the peer was last seen serving too.
-    reannounced: bool,
+    /// The peer stopped serving while this node serves (a split brain resolved in our favour):
+    /// clients may have learnt the peer's MAC for the virtual IPs, announce them again.
+    reannounce: bool,
     /// As SECOND: the current join attempt, which the primary must acknowledge.
     join_id: u64,
     /// As primary: the peer's join attempt whose in-sync state is recorded on disk.
@@ -208,7 +209,7 @@ impl Machine {
             swap_request: false,
             second_ready: false,
             isolated: false,
-            reannounced: false,
+            reannounce: false,
             join_id: 0,
             acked_join: 0,
             ack_after_plan: None,
@@ -397,8 +398,25 @@ impl Machine {
             ))),
             _ => {}
         }
-        if !advert.role.is_serving() {
-            self.reannounced = false;
+        // A peer that served beside us (split brain) shows it by stopping to serve, or by
+        // coming back with a data generation that diverged from ours.
+        let peer_was_serving = self.peer.is_some_and(|p| p.role.is_serving());
+        let diverged = self.record.data.relation_to(&advert.data) == Relation::Diverged
+            && self
+                .peer
+                .is_none_or(|p| p.data.generation != advert.data.generation);
+        if self.role.is_serving() && (diverged || (peer_was_serving && !advert.role.is_serving())) {
+            if diverged {
+                out.push(Action::Log(format!(
+                    "SPLIT BRAIN: {} served on its own meanwhile (its generation {} diverges from \
+                     mine {} since {})",
+                    self.cfg.peer,
+                    advert.data.generation,
+                    self.record.data.generation,
+                    self.record.data.synced
+                )));
+            }
+            self.reannounce = true;
         }
         self.peer = Some(advert);
     }
@@ -453,7 +471,7 @@ impl Machine {
                 // Advertised only once durable: the peer decides on what we advertise.
                 self.record = *record;
             }
-            out.push(Action::Log(format!("{}: {detail}", step_name(&step))));
+            out.push(Action::Log(step_report(&step, &detail)));
         } else if step.failure_aborts() {
             out.push(Action::Log(format!(
                 "{} FAILED: {detail}",
@@ -979,7 +997,23 @@ impl Machine {
         }
     }
 
+    /// After a split brain resolved in our favour, send gratuitous ARPs again.
+    fn reannounce_vips(&mut self, now: Duration, out: &mut Vec<Action>) -> bool {
+        if !std::mem::take(&mut self.reannounce) {
+            return false;
+        }
+        let reason = format!(
+            "{} stopped serving after serving beside me: re-announcing the virtual IPs",
+            self.cfg.peer
+        );
+        self.begin(self.role, self.role, vec![Step::AddVips], reason, now, out);
+        true
+    }
+
     fn decide_alone(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.reannounce_vips(now, out) {
+            return;
+        }
         let Some(p) = self.live_peer() else {
             return;
         };
@@ -994,6 +1028,9 @@ impl Machine {
     }
 
     fn decide_prim(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.reannounce_vips(now, out) {
+            return;
+        }
         let peer = self.cfg.peer.clone();
         let mut witness_said = "no split-brain checker configured".to_string();
         if let Some(after) = self.isolation_suspected_since(now) {
@@ -1317,18 +1354,6 @@ impl Machine {
             .map_or(Duration::ZERO, |t| now.saturating_sub(t));
         let theirs = Duration::from_millis(p.serving_ms);
         if keeps_serving(mine, theirs, 2 * self.cfg.pulse) {
-            if !self.reannounced {
-                // Clients may have learnt the peer's MAC for the virtual IP meanwhile.
-                self.reannounced = true;
-                let reason = format!(
-                    "SPLIT BRAIN: {} also serves; I keep serving (serving for {} ms, it for {} \
-                     ms): re-announcing the virtual IPs",
-                    self.cfg.peer,
-                    mine.as_millis(),
-                    theirs.as_millis()
-                );
-                return self.begin(self.role, self.role, vec![Step::AddVips], reason, now, out);
-            }
             return self.note(
                 format!(
                     "SPLIT BRAIN: {} also serves; I keep serving (serving for {} ms, it for {} ms)",
@@ -1438,6 +1463,17 @@ impl Machine {
 
 pub(super) fn stop_serving_steps() -> Vec<Step> {
     vec![Step::Run(Script::StopPrim), Step::DelVips]
+}
+
+/// "add virtual IPs: 10.0.0.10/24 on eth0"; a detail that already names the step (script
+/// outcomes do) is shown as is.
+fn step_report(step: &Step, detail: &str) -> String {
+    let name = step_name(step);
+    if detail.starts_with(&name) {
+        detail.to_string()
+    } else {
+        format!("{name}: {detail}")
+    }
 }
 
 fn step_name(step: &Step) -> String {

@@ -34,7 +34,12 @@ pub fn machine_config(module: &Module, me: &str, peer: &str) -> MachineConfig {
     MachineConfig {
         me: me.to_string(),
         peer: peer.to_string(),
-        networks: module.heart.heartbeats.iter().map(|h| h.lan.clone()).collect(),
+        networks: module
+            .heart
+            .heartbeats
+            .iter()
+            .map(|h| h.lan.clone())
+            .collect(),
         pulse: module.heart.pulse,
         timeout: module.heart.timeout,
         failover: module.failover,

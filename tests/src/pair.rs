@@ -128,15 +128,19 @@ impl MirrorPair {
             let module_log = self
                 .module_log(i)
                 .unwrap_or_else(|e| format!("(none: {e:#})"));
+            let app_log = node
+                .host()
+                .read_file(format!("/var/log/hakit/{}/application.log", self.module()))
+                .unwrap_or_else(|e| format!("(none: {e:#})"));
             let daemon_log = node
                 .daemon_log()
                 .and_then(|p| std::fs::read_to_string(&p).context("reading the daemon output"))
                 .unwrap_or_else(|e| format!("(none: {e:#})"));
+            let name = node.name();
             text.push_str(&format!(
-                "--- {} module.log:\n{}\n--- {} daemon output:\n{}\n",
-                node.name(),
+                "--- {name} module.log:\n{}\n--- {name} application.log:\n{}\n--- {name} daemon output:\n{}\n",
                 tail(&module_log),
-                node.name(),
+                tail(&app_log),
                 tail(&daemon_log)
             ));
         }

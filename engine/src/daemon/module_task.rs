@@ -248,7 +248,9 @@ impl ModuleTask {
     fn publish(&self) {
         self.board.publish(ModuleView {
             module: self.module.name.clone(),
-            role: self.machine.role(),
+            // What this node has decided (a node stopping its application shows the state it
+            // is going to, Transient); the heartbeats keep the role it still holds.
+            role: self.machine.intended_role(),
             status: self.machine.status(self.now()),
             rejected_heartbeats: self.heartbeats.rejected.load(Ordering::Relaxed),
         });

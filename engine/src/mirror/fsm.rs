@@ -304,7 +304,7 @@ impl Machine {
         let peer_up = self.liveness.peer_up();
         Status {
             node: self.cfg.me.clone(),
-            role: self.role,
+            role: self.intended_role(),
             readiness: self.readiness(),
             reason: self.reason.clone(),
             data: self.record.data,

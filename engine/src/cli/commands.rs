@@ -105,7 +105,7 @@ fn state(
         } else if line {
             println!("{}", state_view::one_line(view));
         } else {
-            println!("{}", state_view::one_line(view));
+            println!("{}", state_view::with_peer(view));
         }
     }
     Ok(0)

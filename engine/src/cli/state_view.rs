@@ -11,6 +11,16 @@ pub fn one_line(view: &ModuleView) -> String {
     )
 }
 
+/// "demo on node1: PRIM (Ready); peer node2: SECOND (Ready)"
+pub fn with_peer(view: &ModuleView) -> String {
+    let p = &view.status.peer;
+    let peer = match (p.up, p.role, p.readiness) {
+        (true, Some(role), Some(r)) => format!("{role} ({r})"),
+        _ => "not heard".to_string(),
+    };
+    format!("{}; peer {}: {peer}", one_line(view), p.node)
+}
+
 pub fn verbose(view: &ModuleView) -> String {
     let s = &view.status;
     let mut out = String::new();

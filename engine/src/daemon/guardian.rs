@@ -47,11 +47,11 @@ impl Guardian {
     /// `held|released <module> vip <addr>` or `held|released <module> app`.
     pub fn note(&self, line: &str) {
         let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pipe) = stdin.as_mut() {
-            if let Err(e) = writeln!(pipe, "{line}") {
-                eprintln!("guardian unreachable ({e}): a daemon crash would leave resources held");
-                *stdin = None;
-            }
+        if let Some(pipe) = stdin.as_mut()
+            && let Err(e) = writeln!(pipe, "{line}")
+        {
+            eprintln!("guardian unreachable ({e}): a daemon crash would leave resources held");
+            *stdin = None;
         }
     }
 

@@ -71,8 +71,10 @@ mod tests {
     fn round_trip_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load(dir.path()).unwrap(), NodeRecord::default());
-        let mut r = NodeRecord::default();
-        r.started = true;
+        let mut r = NodeRecord {
+            started: true,
+            ..NodeRecord::default()
+        };
         r.data.generation = Generation {
             counter: 3,
             tag: 77,

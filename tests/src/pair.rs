@@ -83,9 +83,32 @@ impl MirrorPair {
     pub fn start_pair(&mut self) -> Result<()> {
         self.hakit(0, "prim")?;
         self.hakit(1, "second")?;
-        self.wait_state(0, State::Prim)?;
-        self.wait_ready(1, State::Second)?;
-        self.wait_ready(0, State::Prim)
+        self.wait_in_sync(0)
+    }
+
+    /// Waits until node `prim` is PRIM Ready, the other SECOND Ready, and each sees the other
+    /// so (a swap needs both to agree).
+    pub fn wait_in_sync(&self, prim: usize) -> Result<()> {
+        let second = 1 - prim;
+        let (p, s) = (self.nodes[prim].name(), self.nodes[second].name());
+        for (i, want) in [
+            (prim, format!("{p}: PRIM (Ready); peer {s}: SECOND (Ready)")),
+            (
+                second,
+                format!("{s}: SECOND (Ready); peer {p}: PRIM (Ready)"),
+            ),
+        ] {
+            let node = &self.nodes[i];
+            wait_until(&format!("{}: {want:?}", node.name()), DEADLINE, || {
+                let line = node.hakit(&["state", "-m", self.module()])?;
+                if line.contains(&want) {
+                    Ok(true)
+                } else {
+                    Err(anyhow!("state {:?}", line.trim()))
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// Waits until the VIP answers "served by <node>" to the client.

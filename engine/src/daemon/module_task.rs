@@ -104,7 +104,7 @@ impl ModuleTask {
 
     pub async fn run(mut self) {
         let pulse = self.module.heart.pulse;
-        let mut tick = tokio::time::interval((pulse / 2).min(Duration::from_millis(50)));
+        let mut tick = tokio::time::interval((pulse / 4).min(Duration::from_millis(25)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_pulse = Instant::now();
         loop {

@@ -114,13 +114,25 @@ impl StepExecutor {
                 vip.addr, placement.prefix_len, placement.ifname
             );
             if let (true, IpAddr::V4(v4)) = (vip.arpreroute, vip.addr) {
+                // The first announcement goes out before start_prim; the repeats (for switches
+                // and clients that missed it) follow in the background without delaying it.
                 let ifname = placement.ifname.clone();
-                let sent = tokio::task::spawn_blocking(move || {
-                    send_gratuitous_arp(&ifname, v4, GARP_COUNT, GARP_INTERVAL)
+                let first = tokio::task::spawn_blocking(move || {
+                    send_gratuitous_arp(&ifname, v4, 1, Duration::ZERO)
                 })
                 .await;
-                match sent {
-                    Ok(Ok(())) => what.push_str(&format!(", {GARP_COUNT} gratuitous ARPs sent")),
+                match first {
+                    Ok(Ok(())) => {
+                        what.push_str(&format!(
+                            ", gratuitous ARP sent ({} more to follow)",
+                            GARP_COUNT - 1
+                        ));
+                        let ifname = placement.ifname.clone();
+                        tokio::task::spawn_blocking(move || {
+                            std::thread::sleep(GARP_INTERVAL);
+                            send_gratuitous_arp(&ifname, v4, GARP_COUNT - 1, GARP_INTERVAL)
+                        });
+                    }
                     Ok(Err(e)) => what.push_str(&format!(", gratuitous ARP failed: {e}")),
                     Err(e) => what.push_str(&format!(", gratuitous ARP task failed: {e}")),
                 }

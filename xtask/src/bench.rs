@@ -5,6 +5,9 @@
 //! milliseconds until the page comes from the other node. Each run measures, from outside,
 //! detection + virtual IP + start_prim + the application answering. The killed node's daemon
 //! is restarted, it comes back as SECOND, and the next run kills the other node.
+//!
+//! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
+//! over a measuring window, as a share of one core, and its resident memory.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +31,12 @@ enum What {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
+    Idle {
+        /// Length of the measuring window, in seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
 }
 
 /// How often the client tries the VIP, and how long one try may take.
@@ -41,6 +50,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     match args.what {
         What::Failover { runs } => failover(&bin, runs),
+        What::Idle { seconds } => idle(&bin, Duration::from_secs(seconds)),
     }
 }
 
@@ -107,4 +117,59 @@ fn time_until_served_by(pair: &MirrorPair, node: &str) -> Result<Duration> {
         Ok(answered)
     })?;
     Ok(served.unwrap_or_else(|| start.elapsed()))
+}
+
+fn idle(bin: &std::path::Path, window: Duration) -> Result<()> {
+    let mut pair = MirrorPair::with_bin("idle", MirrorConfig::default(), bin)?;
+    pair.scenario(|p| {
+        p.start_pair()?;
+        let pids: Vec<u32> = p.nodes.iter_mut().filter_map(|n| n.daemon_pid()).collect();
+        if pids.len() != 2 {
+            bail!("both daemons must run");
+        }
+        let before: Vec<u64> = pids
+            .iter()
+            .map(|pid| cpu_ticks(*pid))
+            .collect::<Result<_>>()?;
+        std::thread::sleep(window);
+        for (i, pid) in pids.iter().enumerate() {
+            let used = cpu_ticks(*pid)?.saturating_sub(before[i]);
+            // /proc counts in clock ticks of 1/100 s (USER_HZ on Linux).
+            let share = used as f64 / 100.0 / window.as_secs_f64() * 100.0;
+            let rss = rss_kib(*pid)?;
+            println!(
+                "{}: {share:.2} % of one core over {} s, RSS {:.1} MiB",
+                p.nodes[i].name(),
+                window.as_secs(),
+                rss as f64 / 1024.0
+            );
+        }
+        Ok(())
+    })
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it are space-separated.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    match (field(11), field(12)) {
+        (Some(u), Some(s)) => Ok(u + s),
+        _ => bail!("unexpected /proc/{pid}/stat: {stat}"),
+    }
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
 }

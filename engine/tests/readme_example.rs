@@ -1,0 +1,39 @@
+//! The configuration shown in the README must stay valid.
+
+use hakit::config::{Roots, load_all};
+use std::fs;
+
+#[test]
+fn the_readme_configuration_example_is_valid() {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```xml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the README shows cluster.xml then userconfig.xml"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let roots = Roots {
+        conf: dir.path().join("etc"),
+        state: dir.path().join("state"),
+        log: dir.path().join("log"),
+    };
+    fs::create_dir_all(roots.conf.join("modules/web/conf")).unwrap();
+    fs::write(roots.cluster_file(), blocks[0]).unwrap();
+    fs::write(
+        roots.conf.join("modules/web/conf/userconfig.xml"),
+        blocks[1],
+    )
+    .unwrap();
+    let config = load_all(&roots).unwrap_or_else(|e| panic!("README example rejected: {e:?}"));
+    let web = &config.modules[0];
+    assert_eq!(web.name, "web");
+    assert_eq!(web.vips.len(), 1);
+    assert!(web.splitbrain.is_some());
+    assert_eq!(web.checks.len(), 1);
+    assert_eq!(web.errd.procs.len(), 1);
+}

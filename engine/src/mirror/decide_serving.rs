@@ -66,37 +66,14 @@ impl Machine {
             }
         }
         let Some(p) = self.live_peer() else {
-            let record = self.alone_record();
-            let reason = format!(
-                "{peer} lost; {witness_said}: new data generation {}",
-                record.data.generation
-            );
-            return self.begin(
-                Role::Alone,
-                Role::Alone,
-                vec![Step::Persist(record)],
-                reason,
-                now,
-                out,
-            );
+            return self.prim_to_alone(format!("{peer} lost; {witness_said}"), now, out);
         };
         if p.role.is_serving() {
             return self.resolve_double_primary(now, p, out);
         }
         if p.role != Role::Second || p.yielding {
-            let record = self.alone_record();
-            let reason = format!(
-                "{peer} is {} (no longer SECOND): ALONE, new data generation {}",
-                p.role, record.data.generation
-            );
-            return self.begin(
-                Role::Alone,
-                Role::Alone,
-                vec![Step::Persist(record)],
-                reason,
-                now,
-                out,
-            );
+            let reason = format!("{peer} is {} (no longer SECOND)", p.role);
+            return self.prim_to_alone(reason, now, out);
         }
         let in_sync = p.data.generation == self.record.data.generation && p.data.consistent;
         if !in_sync {
@@ -156,6 +133,21 @@ impl Machine {
             );
             self.yielding = true;
         }
+    }
+
+    /// PRIM -> ALONE: the peer can no longer take over; a new generation records that it
+    /// misses what comes next.
+    fn prim_to_alone(&mut self, why: String, now: Duration, out: &mut Vec<Action>) {
+        let record = self.alone_record();
+        let reason = format!("{why}: new data generation {}", record.data.generation);
+        self.begin(
+            Role::Alone,
+            Role::Alone,
+            vec![Step::Persist(record)],
+            reason,
+            now,
+            out,
+        );
     }
 
     pub(super) fn resolve_double_primary(

@@ -73,6 +73,27 @@ impl Node {
         self.host.kill(&mut daemon, Signal::SIGKILL)
     }
 
+    /// SIGTERMs the daemon (a clean shutdown: it stops its modules) and waits for it to exit.
+    pub fn stop_daemon(&mut self) -> Result<()> {
+        let Some(mut daemon) = self.daemon.take() else {
+            bail!("no daemon running on {}", self.name());
+        };
+        self.host.kill(&mut daemon, Signal::SIGTERM)?;
+        let mut status = None;
+        wait_until(
+            &format!("the daemon of {} to exit", self.name()),
+            DEADLINE,
+            || {
+                status = daemon.try_wait()?;
+                Ok(status.is_some())
+            },
+        )?;
+        match status {
+            Some(s) if s.success() => Ok(()),
+            other => bail!("the daemon of {} exited with {other:?}", self.name()),
+        }
+    }
+
     /// The pid of the daemon started last, while it runs.
     pub fn daemon_pid(&mut self) -> Option<u32> {
         let daemon = self.daemon.as_mut()?;

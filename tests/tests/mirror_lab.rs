@@ -88,6 +88,30 @@ fn sigkill_of_the_primary_fails_over_and_it_returns_as_second() -> Result<()> {
 }
 
 #[test]
+fn sigterm_hands_over_cleanly_and_the_module_restarts_with_the_daemon() -> Result<()> {
+    let mut pair = MirrorPair::new("sigterm", config())?;
+    pair.scenario(|p| {
+        p.start_pair()?;
+        p.nodes[0].stop_daemon()?;
+        p.wait_state(1, State::Alone)?;
+        p.wait_served_by("node2")?;
+        let log = p.module_log(0)?;
+        ensure!(
+            log.contains("the daemon is shutting down"),
+            "node1 stopped its module"
+        );
+        let log = p.module_log(1)?;
+        ensure!(
+            log.contains("node1 is STOP") && log.contains("taking over"),
+            "node2 took over when node1 stopped, without waiting for the heartbeat timeout"
+        );
+        // The module was started when the daemon stopped: it starts again with the daemon.
+        p.nodes[0].start_daemon()?;
+        p.wait_in_sync(1)
+    })
+}
+
+#[test]
 fn link_cut_fails_over_and_healing_leaves_one_primary() -> Result<()> {
     let mut pair = MirrorPair::new("linkcut", config())?;
     pair.scenario(|p| {

@@ -8,14 +8,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::exec::{self, COMMAND_TIMEOUT, describe};
-use crate::switch;
+use crate::network::Network;
 
 /// The folders a node has to itself, bind-mounted from its own temporary folder.
 pub(crate) const PRIVATE_DIRS: [&str; 4] =
@@ -31,23 +31,22 @@ pub struct Host {
 
 struct Inner {
     name: String,
-    ip: Ipv4Addr,
     netns: String,
-    switch_ns: String,
-    port: String,
+    /// The networks it is cabled to and its address on each, the lab's default network first.
+    links: Mutex<Vec<(Network, Ipv4Addr)>>,
     root: PathBuf,
     private_fs: bool,
     holder_pid: u32,
     holder: Mutex<Option<Child>>,
 }
 
-/// What [`Host::start`] needs; the lab has already created the network namespace and cable.
+/// What [`Host::start`] needs; the lab has already created the network namespace and cabled it
+/// to `network` (the lab's default) with address `ip`.
 pub(crate) struct HostSpec {
     pub name: String,
+    pub network: Network,
     pub ip: Ipv4Addr,
     pub netns: String,
-    pub switch_ns: String,
-    pub port: String,
     pub root: PathBuf,
     pub private_fs: bool,
 }
@@ -66,10 +65,8 @@ impl Host {
         Ok(Host {
             inner: Arc::new(Inner {
                 name: spec.name,
-                ip: spec.ip,
                 netns: spec.netns,
-                switch_ns: spec.switch_ns,
-                port: spec.port,
+                links: Mutex::new(vec![(spec.network, spec.ip)]),
                 root: spec.root,
                 private_fs: spec.private_fs,
                 holder_pid,
@@ -82,9 +79,32 @@ impl Host {
         &self.inner.name
     }
 
-    /// The address of `eth0` (a /24 of the lab's network).
+    /// The address of `eth0` (a /24 of the lab's default network).
     pub fn ip(&self) -> Ipv4Addr {
-        self.inner.ip
+        self.links()[0].1
+    }
+
+    /// The address of the host on `network`; an error if it is not cabled to it.
+    pub fn ip_on(&self, network: &Network) -> Result<Ipv4Addr> {
+        self.links()
+            .iter()
+            .find(|(n, _)| n.is(network))
+            .map(|(_, ip)| *ip)
+            .with_context(|| format!("host {} is not on {}", self.name(), network.describe()))
+    }
+
+    /// Cables the host to `network` (see [`crate::Lab::add_network`]) with address `ip`, on the
+    /// interface [`Network::interface`].
+    pub fn attach(&self, network: &Network, ip: &str) -> Result<()> {
+        let ip = network.claim(self.name(), ip)?;
+        network.cable(self.name(), self.netns(), ip)?;
+        self.lock_links().push((network.clone(), ip));
+        Ok(())
+    }
+
+    /// The networks the host is cabled to and its address on each, the lab's default first.
+    pub(crate) fn links(&self) -> Vec<(Network, Ipv4Addr)> {
+        self.lock_links().clone()
     }
 
     /// The network namespace (`ip netns exec <netns> ...` reaches the host's network).
@@ -198,14 +218,27 @@ impl Host {
         Ok(())
     }
 
-    /// Cuts the host's cable: its bridge port goes down (`eth0` loses carrier, keeps addresses).
+    /// Cuts the host's cable to the lab's default network: its bridge port goes down (`eth0`
+    /// loses carrier, keeps addresses).
     pub fn link_down(&self) -> Result<()> {
-        switch::set_port(&self.inner.switch_ns, &self.inner.port, false)
+        self.links()[0].0.set_port(self.name(), false)
     }
 
     /// Restores the cable cut by [`Host::link_down`].
     pub fn link_up(&self) -> Result<()> {
-        switch::set_port(&self.inner.switch_ns, &self.inner.port, true)
+        self.links()[0].0.set_port(self.name(), true)
+    }
+
+    /// [`Host::link_down`] on `network`: only that network's cable is cut.
+    pub fn link_down_on(&self, network: &Network) -> Result<()> {
+        self.ip_on(network)?;
+        network.set_port(self.name(), false)
+    }
+
+    /// Restores the cable cut by [`Host::link_down_on`].
+    pub fn link_up_on(&self, network: &Network) -> Result<()> {
+        self.ip_on(network)?;
+        network.set_port(self.name(), true)
     }
 
     /// One ping (1 s timeout) from the host: whether `addr` answered.
@@ -259,6 +292,10 @@ impl Host {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    fn lock_links(&self) -> MutexGuard<'_, Vec<(Network, Ipv4Addr)>> {
+        self.inner.links.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `nsenter` into the holder's namespaces, then `args`; and `args` as text for messages.

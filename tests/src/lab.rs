@@ -1,4 +1,4 @@
-//! A lab: one switch namespace and its hosts, torn down when dropped.
+//! A lab: its networks (switch namespaces) and hosts, torn down when dropped.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -11,27 +11,30 @@ use crate::cleanup::{
     self, cleanup_stale, kill_netns_processes, labs_dir, netns_exists, netns_lock,
 };
 use crate::host::{Host, HostSpec, PRIVATE_DIRS};
+use crate::network::{Network, Subnet};
 use crate::{names, prereq, switch};
 
-/// The witness address, on the switch's bridge: every host can ping it.
+/// The witness address, on the default network's bridge: every host can ping it.
 pub const WITNESS: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 254);
 /// Hosts get addresses of 10.88.0.0/24.
 pub const SUBNET_PREFIX_LEN: u8 = 24;
+const DEFAULT_SUBNET: Subnet = Subnet::new(Ipv4Addr::new(10, 88, 0, 0), SUBNET_PREFIX_LEN);
 
-/// A private switch (bridge `br0` in its own network namespace) and the hosts plugged into it.
+/// A private switch (bridge `br0` in its own network namespace) and the hosts plugged into it:
+/// the default network, 10.88.0.0/24; more networks can be added ([`Lab::add_network`]).
 /// Several labs can live at once, even in one process; each has its own namespaces and folders.
 pub struct Lab {
     name: String,
     prefix: String,
     dir: PathBuf,
-    switch_ns: String,
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 struct State {
-    /// Every namespace created (or being created), the switch first.
+    /// Every namespace created (or being created), the default network's switch first.
     netns: Vec<String>,
+    /// The default network first.
+    networks: Vec<Network>,
     hosts: Vec<Host>,
 }
 
@@ -56,16 +59,25 @@ impl Lab {
         let prefix = names::new_prefix();
         let dir = labs_dir().join(format!("{prefix}-{name}"));
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let network = Network::new(
+            name,
+            "default",
+            prefix.clone(),
+            0,
+            DEFAULT_SUBNET,
+            Some(WITNESS),
+        );
         let lab = Lab {
             name: name.to_string(),
-            switch_ns: prefix.clone(),
-            prefix,
+            prefix: prefix.clone(),
             dir,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                netns: vec![prefix],
+                networks: vec![network.clone()],
+                hosts: Vec::new(),
+            }),
         };
-        lab.state().netns.push(lab.switch_ns.clone());
-        switch::create(&lab.switch_ns)
-            .with_context(|| format!("creating the switch of lab {name}"))?;
+        network.create_switch()?;
         Ok(lab)
     }
 
@@ -73,59 +85,73 @@ impl Lab {
         &self.name
     }
 
-    /// The prefix of every namespace of this lab (`hkl<pid>_<n>`; the switch's is the prefix itself).
+    /// The prefix of every namespace of this lab (`hkl<pid>_<n>`; the default network's
+    /// switch's is the prefix itself).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// Adds a node: its own network namespace plugged into the switch with address `ip`/24, and
-    /// its own `/etc/hakit`, `/var/lib/hakit`, `/var/log/hakit` and `/srv/app`.
+    /// Adds a network `name` of `subnet` (e.g. `backup`, `10.89.0.0/24`): a switch namespace of
+    /// its own, with a bridge (no address) to which [`Host::attach`] cables hosts. The n-th
+    /// network added is `eth<n>` on the hosts.
+    pub fn add_network(&self, name: &str, subnet: &str) -> Result<Network> {
+        let lab = &self.name;
+        let context = || format!("adding network {name} to lab {lab}");
+        names::check_name("network", name).with_context(context)?;
+        let subnet = Subnet::parse(subnet).with_context(context)?;
+        let netns = names::network_netns(&self.prefix, name);
+        let network = {
+            let mut state = self.state();
+            if let Some(other) = state
+                .networks
+                .iter()
+                .find(|n| n.name() == name || n.subnet().overlaps(&subnet))
+            {
+                bail!(
+                    "cannot add network {name} ({subnet}) to lab {lab}: it has network {} ({})",
+                    other.name(),
+                    other.subnet()
+                );
+            }
+            let index = state.networks.len();
+            let network = Network::new(lab, name, netns.clone(), index, subnet, None);
+            state.netns.push(netns);
+            state.networks.push(network.clone());
+            network
+        };
+        network.create_switch()?;
+        Ok(network)
+    }
+
+    /// Adds a node: its own network namespace plugged into the default network's switch with
+    /// address `ip`/24 on `eth0`, and its own `/etc/hakit`, `/var/lib/hakit`, `/var/log/hakit`
+    /// and `/srv/app`.
     pub fn add_host(&self, name: &str, ip: &str) -> Result<Host> {
         self.add(name, ip, true)
     }
 
-    /// Adds a client: a network namespace plugged into the switch, sharing the machine's files.
+    /// Adds a client: a network namespace plugged into the default network, sharing the
+    /// machine's files.
     pub fn add_client(&self, name: &str, ip: &str) -> Result<Host> {
         self.add(name, ip, false)
     }
 
     fn add(&self, name: &str, ip: &str, private_fs: bool) -> Result<Host> {
         let lab = &self.name;
-        names::check_host_name(name)?;
-        let ip: Ipv4Addr = ip
-            .parse()
-            .with_context(|| format!("bad address {ip:?} for host {name} of lab {lab}"))?;
-        let [a, b, c, d] = ip.octets();
-        if [a, b, c] != [10, 88, 0] || d == 0 || d == 255 || ip == WITNESS {
-            bail!(
-                "address {ip} of host {name}: use 10.88.0.1 to 10.88.0.253 (.254 is the witness)"
-            );
-        }
+        names::check_name("host", name)?;
+        let network = self.state().networks[0].clone();
+        // Every host is on the default network: this also makes host names unique.
+        let ip = network.claim(name, ip)?;
         let netns = names::host_netns(&self.prefix, name);
-        {
-            let mut state = self.state();
-            if let Some(other) = state
-                .hosts
-                .iter()
-                .find(|h| h.name() == name || h.ip() == ip)
-            {
-                bail!(
-                    "lab {lab} already has host {} at {}",
-                    other.name(),
-                    other.ip()
-                );
-            }
-            state.netns.push(netns.clone());
-        }
-        let port = names::switch_port(name);
-        switch::plug(&self.switch_ns, &netns, &port, ip)
-            .with_context(|| format!("plugging host {name} into the switch of lab {lab}"))?;
+        self.state().netns.push(netns.clone());
+        switch::add_host_ns(&netns)
+            .with_context(|| format!("creating the namespace of host {name} of lab {lab}"))?;
+        network.cable(name, &netns, ip)?;
         let host = Host::start(HostSpec {
             name: name.to_string(),
+            network,
             ip,
             netns,
-            switch_ns: self.switch_ns.clone(),
-            port,
             root: self.dir.join(name),
             private_fs,
         })?;

@@ -5,6 +5,8 @@
 //! whose peer is a port of the bridge) and, for nodes, a private mount namespace in which the
 //! host's own temporary folders are bind-mounted over `/etc/hakit`, `/var/lib/hakit`,
 //! `/var/log/hakit` and `/srv/app`, so every node sees the same paths as on a real server.
+//! [`Lab::add_network`] adds a [`Network`]: another switch namespace, to which
+//! [`Host::attach`] cables a host on `eth1` (then `eth2`...).
 //!
 //! Dropping a `Lab` (including while a test panics) kills every process of its hosts and deletes its
 //! namespaces and folders; [`cleanup_stale`] (called by [`Lab::new`]) removes what labs of dead
@@ -22,6 +24,7 @@ mod http;
 mod lab;
 mod mirror;
 mod names;
+mod network;
 mod node;
 pub mod pair;
 mod prereq;
@@ -33,6 +36,7 @@ pub use hakit::{State, hakit_bin};
 pub use host::Host;
 pub use lab::{Lab, SUBNET_PREFIX_LEN, WITNESS};
 pub use mirror::{MirrorConfig, cluster_xml, share_cluster_key};
+pub use network::Network;
 pub use nix::sys::signal::Signal;
 pub use node::Node;
 pub use wait::{DEADLINE, abort, wait_until};

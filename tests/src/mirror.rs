@@ -1,5 +1,6 @@
 //! Writing a mirror module's configuration into lab nodes: the demo module by default, with the
-//! knobs tests vary (heartbeat pulse and timeout, failover, defaultprim, extra XML for checkers).
+//! knobs tests vary (heartbeat pulse, timeout and networks, failover, defaultprim, extra XML for
+//! checkers).
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -22,6 +23,9 @@ pub struct MirrorConfig {
     pub pulse: String,
     /// Heartbeat loss detection time, e.g. `1s`.
     pub timeout: String,
+    /// The lans heartbeats go on, one `<heartbeat name>` each: lab networks the nodes are on
+    /// (`default`, or a network of [`crate::Lab::add_network`]).
+    pub heartbeats: Vec<String>,
     pub failover: bool,
     /// `alone`, or a node name.
     pub defaultprim: String,
@@ -32,13 +36,15 @@ pub struct MirrorConfig {
 }
 
 impl Default for MirrorConfig {
-    /// The demo: module `demo`, pulse 100 ms, timeout 1 s, failover on, defaultprim alone,
+    /// The demo: module `demo`, pulse 100 ms, timeout 1 s, heartbeats on lan `default`,
+    /// failover on, defaultprim alone,
     /// VIP 10.88.0.10, web server on port 8080.
     fn default() -> Self {
         MirrorConfig {
             module: "demo".into(),
             pulse: "100ms".into(),
             timeout: "1s".into(),
+            heartbeats: vec!["default".into()],
             failover: true,
             defaultprim: "alone".into(),
             vip: Ipv4Addr::new(10, 88, 0, 10),
@@ -59,9 +65,14 @@ impl MirrorConfig {
             ..
         } = self;
         let failover = if self.failover { "on" } else { "off" };
+        let heartbeats: String = self
+            .heartbeats
+            .iter()
+            .map(|lan| format!(r#"<heartbeat name="{lan}"/>"#))
+            .collect();
         format!(
             r#"<safe><service mode="mirror" defaultprim="{defaultprim}" failover="{failover}" maxloop="3" loop_interval="24h">
-  <heart pulse="{pulse}" timeout="{timeout}"><heartbeat name="default"/></heart>
+  <heart pulse="{pulse}" timeout="{timeout}">{heartbeats}</heart>
   <vip><interface_list><interface check="on" arpreroute="on"><real_interface><virtual_addr addr="{vip}" where="one_side_alias"/></real_interface></interface></interface_list></vip>
   <user nicestoptimeout="5s" forcestoptimeout="5s"/>{extra_xml}
 </service></safe>
@@ -69,10 +80,10 @@ impl MirrorConfig {
         )
     }
 
-    /// Writes `cluster.xml` (naming `hosts`), the module's `userconfig.xml` and its scripts into
-    /// every host.
+    /// Writes `cluster.xml` (naming `hosts`, see [`cluster_xml`]), the module's `userconfig.xml`
+    /// and its scripts into every host.
     pub fn write(&self, hosts: &[&Host]) -> Result<()> {
-        let cluster = cluster_xml(hosts);
+        let cluster = cluster_xml(hosts)?;
         let module_dir = format!("/etc/hakit/modules/{}", self.module);
         for host in hosts {
             host.write_file("/etc/hakit/cluster.xml", &cluster, 0o644)?;
@@ -139,13 +150,25 @@ rm -f "$pid_file"
     }
 }
 
-/// `cluster.xml` with one LAN `default` naming every host at its address.
-pub fn cluster_xml(hosts: &[&Host]) -> String {
-    let nodes: String = hosts
-        .iter()
-        .map(|h| format!(r#"<node name="{}" addr="{}"/>"#, h.name(), h.ip()))
-        .collect();
-    format!("<cluster><lans><lan name=\"default\">{nodes}</lan></lans></cluster>\n")
+/// `cluster.xml` with one lan per network of the first host (`default` first, then those it
+/// was attached to), naming every host at its address on that network; every host must be on
+/// every such network.
+pub fn cluster_xml(hosts: &[&Host]) -> Result<String> {
+    let Some(first) = hosts.first() else {
+        bail!("cluster.xml needs at least one host");
+    };
+    let mut lans = String::new();
+    for (network, _) in first.links() {
+        let mut nodes = String::new();
+        for host in hosts {
+            let ip = host
+                .ip_on(&network)
+                .context("every node of cluster.xml needs an address on every lan")?;
+            nodes.push_str(&format!(r#"<node name="{}" addr="{ip}"/>"#, host.name()));
+        }
+        lans.push_str(&format!(r#"<lan name="{}">{nodes}</lan>"#, network.name()));
+    }
+    Ok(format!("<cluster><lans>{lans}</lans></cluster>\n"))
 }
 
 /// `hakit cluster genkey` on the first node, then the key file copied to the others.

@@ -9,6 +9,7 @@ use crate::hakit::State;
 use crate::host::Host;
 use crate::lab::Lab;
 use crate::mirror::{MirrorConfig, share_cluster_key};
+use crate::network::Network;
 use crate::node::Node;
 use crate::wait::{DEADLINE, wait_until};
 
@@ -21,6 +22,8 @@ pub struct MirrorPair {
     pub nodes: [Node; 2],
     pub client: Host,
     pub config: MirrorConfig,
+    /// The second network of [`MirrorPair::with_backup_network`].
+    backup: Option<Network>,
     /// Dropped last (fields drop in order): the nodes' daemons go first.
     pub lab: Arc<Lab>,
 }
@@ -34,16 +37,41 @@ impl MirrorPair {
 
     /// [`MirrorPair::new`] with a given hakit binary (e.g. a release build for benchmarks).
     pub fn with_bin(name: &str, config: MirrorConfig, bin: &std::path::Path) -> Result<MirrorPair> {
+        Self::build(name, config, bin, false)
+    }
+
+    /// [`MirrorPair::new`] with a second network, `backup` (10.89.0.0/24: node1 10.89.0.1,
+    /// node2 10.89.0.2 on their `eth1`; the client is not on it), written into cluster.xml as
+    /// lan `backup`. Heartbeats go on it if `config.heartbeats` names it.
+    pub fn with_backup_network(name: &str, config: MirrorConfig) -> Result<MirrorPair> {
+        Self::build(name, config, &crate::hakit_bin()?, true)
+    }
+
+    fn build(
+        name: &str,
+        config: MirrorConfig,
+        bin: &std::path::Path,
+        with_backup: bool,
+    ) -> Result<MirrorPair> {
         let lab = Arc::new(Lab::new(name)?);
         let node1 = Node::new(lab.add_host("node1", "10.88.0.1")?, bin);
         let node2 = Node::new(lab.add_host("node2", "10.88.0.2")?, bin);
         let client = lab.add_client("client", "10.88.0.100")?;
+        let backup = if with_backup {
+            let backup = lab.add_network("backup", "10.89.0.0/24")?;
+            node1.host().attach(&backup, "10.89.0.1")?;
+            node2.host().attach(&backup, "10.89.0.2")?;
+            Some(backup)
+        } else {
+            None
+        };
         config.write(&[node1.host(), node2.host()])?;
         share_cluster_key(&[&node1, &node2])?;
         let mut pair = MirrorPair {
             nodes: [node1, node2],
             client,
             config,
+            backup,
             lab,
         };
         for node in &mut pair.nodes {
@@ -54,6 +82,15 @@ impl MirrorPair {
             node.wait_answer(&module)?;
         }
         Ok(pair)
+    }
+
+    /// The second network of [`MirrorPair::with_backup_network`].
+    pub fn backup(&self) -> Result<&Network> {
+        self.backup.as_ref().ok_or_else(|| {
+            anyhow!(
+                "this pair has no backup network: build it with MirrorPair::with_backup_network"
+            )
+        })
     }
 
     pub fn module(&self) -> &str {

@@ -1,44 +1,50 @@
-//! The lab's switch (a bridge in its own namespace) and the veth cables that plug hosts into it.
-
-use std::net::Ipv4Addr;
+//! A network's switch (a bridge in its own namespace) and the veth cables that plug hosts into it.
 
 use anyhow::Result;
 
 use crate::cleanup::netns_lock;
 use crate::exec;
-use crate::lab::{SUBNET_PREFIX_LEN, WITNESS};
 
 const BRIDGE: &str = "br0";
-/// The host side of the cable, as a host sees it.
-const HOST_IF: &str = "eth0";
 
-/// Creates namespace `switch_ns` with bridge `br0` up and holding the witness address.
-pub(crate) fn create(switch_ns: &str) -> Result<()> {
+/// Creates namespace `switch_ns` with bridge `br0` up, holding address `bridge_cidr` if given
+/// (e.g. the witness).
+pub(crate) fn create(switch_ns: &str, bridge_cidr: Option<&str>) -> Result<()> {
     netns_add(switch_ns)?;
     ip(&["-n", switch_ns, "link", "set", "lo", "up"])?;
     ip(&["-n", switch_ns, "link", "add", BRIDGE, "type", "bridge"])?;
-    let witness = format!("{WITNESS}/{SUBNET_PREFIX_LEN}");
-    ip(&["-n", switch_ns, "addr", "add", &witness, "dev", BRIDGE])?;
+    if let Some(cidr) = bridge_cidr {
+        ip(&["-n", switch_ns, "addr", "add", cidr, "dev", BRIDGE])?;
+    }
     ip(&["-n", switch_ns, "link", "set", BRIDGE, "up"])
 }
 
-/// Creates namespace `host_ns` with `lo` up and `eth0` (address `addr`) cabled to bridge port
-/// `port` of the switch.
-pub(crate) fn plug(switch_ns: &str, host_ns: &str, port: &str, addr: Ipv4Addr) -> Result<()> {
+/// Creates a host's namespace `host_ns`, with `lo` up.
+pub(crate) fn add_host_ns(host_ns: &str) -> Result<()> {
     netns_add(host_ns)?;
-    ip(&["-n", host_ns, "link", "set", "lo", "up"])?;
+    ip(&["-n", host_ns, "link", "set", "lo", "up"])
+}
+
+/// Cables interface `host_if` (address `cidr`) of namespace `host_ns` to bridge port `port` of
+/// the switch.
+pub(crate) fn cable(
+    switch_ns: &str,
+    port: &str,
+    host_ns: &str,
+    host_if: &str,
+    cidr: &str,
+) -> Result<()> {
     ip(&[
-        "-n", host_ns, "link", "add", HOST_IF, "type", "veth", "peer", "name", port, "netns",
+        "-n", host_ns, "link", "add", host_if, "type", "veth", "peer", "name", port, "netns",
         switch_ns,
     ])?;
     ip(&["-n", switch_ns, "link", "set", port, "master", BRIDGE, "up"])?;
-    let cidr = format!("{addr}/{SUBNET_PREFIX_LEN}");
-    ip(&["-n", host_ns, "addr", "add", &cidr, "dev", HOST_IF])?;
-    ip(&["-n", host_ns, "link", "set", HOST_IF, "up"])
+    ip(&["-n", host_ns, "addr", "add", cidr, "dev", host_if])?;
+    ip(&["-n", host_ns, "link", "set", host_if, "up"])
 }
 
 /// Brings bridge port `port` down or up: for the host behind it, like pulling or plugging the
-/// cable (its `eth0` loses carrier; its addresses and routes stay).
+/// cable (its interface loses carrier; its addresses and routes stay).
 pub(crate) fn set_port(switch_ns: &str, port: &str, up: bool) -> Result<()> {
     let state = if up { "up" } else { "down" };
     ip(&["-n", switch_ns, "link", "set", port, state])

@@ -234,3 +234,76 @@ fn bad_input_is_an_error_not_a_panic() -> Result<()> {
     assert!(Lab::new("bad name").is_err());
     Ok(())
 }
+
+#[test]
+fn a_second_network_is_cut_on_its_own_and_removed_with_the_lab() -> Result<()> {
+    let lab = Lab::new("twonets")?;
+    let node1 = lab.add_host("node1", "10.88.0.1")?;
+    let node2 = lab.add_host("node2", "10.88.0.2")?;
+    let backup = lab.add_network("backup", "10.89.0.0/24")?;
+    node1.attach(&backup, "10.89.0.1")?;
+    node2.attach(&backup, "10.89.0.2")?;
+    assert_eq!(backup.interface(), "eth1");
+    let eth1 = node1.run_ok(["ip", "-4", "-o", "addr", "show", "dev", "eth1"])?;
+    assert!(eth1.contains("10.89.0.1/24"), "{eth1}");
+    assert_eq!(node2.ip_on(&backup)?.to_string(), "10.89.0.2");
+    let on_backup = |from: &Host, reachable: bool| {
+        wait_until(
+            &format!("{} to reach node2 on backup: {reachable}", from.name()),
+            DEADLINE,
+            || Ok(from.ping(node2.ip_on(&backup)?)? == reachable),
+        )
+    };
+    on_backup(&node1, true)?;
+    node1.link_down_on(&backup)?;
+    on_backup(&node1, false)?;
+    wait_ping(&node1, &node2, true)?;
+    node1.link_down()?;
+    node1.link_up_on(&backup)?;
+    on_backup(&node1, true)?;
+    wait_ping(&node1, &node2, false)?;
+    node1.link_up()?;
+    wait_ping(&node1, &node2, true)?;
+
+    let client = lab.add_client("client", "10.88.0.100")?;
+    for (bad, says) in [
+        (
+            lab.add_network("backup", "10.90.0.0/24").err(),
+            "it has network backup",
+        ),
+        (
+            lab.add_network("other", "10.88.0.0/16").err(),
+            "it has network default",
+        ),
+        (lab.add_network("other", "10.90.0.1/24").err(), "bad subnet"),
+        (
+            lab.add_network("Other", "10.90.0.0/24").err(),
+            "bad network name",
+        ),
+        (
+            node1.attach(&backup, "10.89.0.3").err(),
+            "already has host node1",
+        ),
+        (
+            client.attach(&backup, "10.89.0.2").err(),
+            "already has host node2",
+        ),
+        (
+            client.attach(&backup, "10.89.1.1").err(),
+            "use 10.89.0.1 to",
+        ),
+        (
+            client.link_down_on(&backup).err(),
+            "client is not on network backup",
+        ),
+    ] {
+        let msg = format!("{:#}", bad.ok_or(anyhow!("accepted, expected: {says}"))?);
+        assert!(msg.contains(says), "{msg}");
+    }
+
+    let prefix = lab.prefix().to_string();
+    assert_eq!(lab_netns(&prefix).len(), 5, "{:?}", lab_netns(&prefix));
+    drop(lab);
+    assert_eq!(lab_netns(&prefix), Vec::<String>::new());
+    Ok(())
+}

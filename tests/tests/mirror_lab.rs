@@ -364,3 +364,65 @@ fn bad_configuration_is_rejected_with_its_position() -> Result<()> {
         Ok(())
     })
 }
+
+/// Node1 and node2 must stay in states `want` while `duration` passes.
+fn states_hold(pair: &MirrorPair, want: (State, State), duration: Duration) -> Result<()> {
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        let states = (pair.state(0)?, pair.state(1)?);
+        ensure!(
+            states == want,
+            "node1 {}, node2 {}: expected node1 {}, node2 {}",
+            states.0,
+            states.1,
+            want.0,
+            want.1
+        );
+        sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+#[test]
+fn one_silent_network_keeps_the_pair_and_only_all_silent_fails_over() -> Result<()> {
+    let cfg = MirrorConfig {
+        heartbeats: vec!["default".into(), "backup".into()],
+        ..config()
+    };
+    let mut pair = MirrorPair::with_backup_network("twonets", cfg)?;
+    pair.scenario(|p| {
+        p.start_pair()?;
+        let backup = p.backup()?.clone();
+        let node1 = p.nodes[0].host().clone();
+        // Only the default network is cut: heartbeats still flow on backup.
+        node1.link_down()?;
+        // Several heartbeat timeouts (1 s each): nobody takes over.
+        states_hold(p, (State::Prim, State::Second), Duration::from_secs(5))?;
+        wait_until("node2 to log that only default is silent", DEADLINE, || {
+            Ok(p.module_log(1)?.lines().any(|l| {
+                l.contains("heartbeat default silent for")
+                    && l.contains("node1 still heard on another network")
+            }))
+        })?;
+        // Both networks cut: node1 is lost.
+        node1.link_down_on(&backup)?;
+        p.wait_state(1, State::Alone)?;
+        wait_until("node2 to log node1 lost on both networks", DEADLINE, || {
+            Ok(p.module_log(1)?.lines().any(|l| {
+                l.contains("node1 lost: heartbeat default silent for")
+                    && l.contains("heartbeat backup silent for")
+            }))
+        })?;
+        node1.link_up()?;
+        node1.link_up_on(&backup)?;
+        wait_until("one PRIM and one SECOND", DEADLINE, || {
+            let states = (p.state(0)?, p.state(1)?);
+            Ok(matches!(
+                states,
+                (State::Prim, State::Second) | (State::Second, State::Prim)
+            ))
+        })?;
+        let prim = usize::from(p.state(1)? == State::Prim);
+        p.wait_in_sync(prim)
+    })
+}

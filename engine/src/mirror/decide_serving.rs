@@ -161,15 +161,20 @@ impl Machine {
             .map_or(Duration::ZERO, |t| now.saturating_sub(t));
         let theirs = Duration::from_millis(p.serving_ms);
         if keeps_serving(mine, theirs, 2 * self.cfg.pulse) {
-            return self.note(
-                format!(
-                    "SPLIT BRAIN: {} also serves; I keep serving (serving for {} ms, it for {} ms)",
-                    self.cfg.peer,
+            // Said once per episode (the durations would make every tick's line new).
+            let reason = format!(
+                "SPLIT BRAIN: {} also serves; I keep serving, having served longer",
+                self.cfg.peer
+            );
+            if reason != self.reason {
+                out.push(Action::Log(format!(
+                    "{reason} ({} ms against {} ms)",
                     mine.as_millis(),
                     theirs.as_millis()
-                ),
-                out,
-            );
+                )));
+                self.reason = reason;
+            }
+            return;
         }
         let reason = format!(
             "SPLIT BRAIN: {} also serves (for {} ms, me for {} ms): I stop serving; my writes \

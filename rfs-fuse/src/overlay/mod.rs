@@ -1,0 +1,1 @@
+//! The primary's side: the FUSE overlay mounted in place.

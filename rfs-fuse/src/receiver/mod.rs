@@ -1,0 +1,1 @@
+//! The secondary's side: applying operations beneath the replicated root.

@@ -11,7 +11,7 @@
 
 mod difference;
 mod walk;
-mod xattr;
+pub(crate) mod xattr;
 
 pub use difference::{Difference, FileKind, Side};
 

@@ -14,3 +14,4 @@ pub mod link;
 pub mod overlay;
 pub mod protocol;
 pub mod receiver;
+pub mod sync;

@@ -35,7 +35,7 @@ fn read_sized(mut call: impl FnMut(&mut [u8]) -> isize) -> io::Result<Vec<u8>> {
 }
 
 /// The entry's `user.*` and `trusted.*` xattrs; empty where the file system has none.
-pub(super) fn replicated_xattrs(path: &Path) -> io::Result<BTreeMap<OsString, Vec<u8>>> {
+pub(crate) fn replicated_xattrs(path: &Path) -> io::Result<BTreeMap<OsString, Vec<u8>>> {
     let cpath = c_path(path)?;
     let listed = read_sized(|buf| {
         // SAFETY: `cpath` is a NUL-terminated string alive for the call; `buf` is a writable

@@ -30,7 +30,7 @@
 )]
 
 pub mod error;
-pub mod hook;
+pub use crate::overlay::replicate as hook;
 mod judge;
 mod reader;
 pub mod sender;

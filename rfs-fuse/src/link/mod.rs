@@ -1,0 +1,81 @@
+//! The replication link: the primary's [`StreamReplicator`] and the secondary's [`serve`]
+//! loop, speaking the [`protocol`](crate::protocol) over any ordered byte stream.
+//!
+//! Neither side opens sockets or threads beyond its own reader: the engine connects (TCP,
+//! later TLS), sets `TCP_NODELAY` (replies and small requests must not wait for Nagle's
+//! algorithm: every application write waits for its ack), and hands the two halves of the
+//! connection over (e.g. `TcpStream::try_clone`).
+//!
+//! What the link guarantees:
+//! - **order**: requests leave in [`Replicator::send`] order and the secondary applies them
+//!   in that order (it refuses a gap in the sequence numbers);
+//! - **pipelining**: any number of requests may await their replies, matched by sequence;
+//! - **bounded stalls**: a verdict never waits longer than the send timeout; a timeout, a lost
+//!   connection or a bad frame *breaks* the link: every waiter gets
+//!   [`ReplicationError::PeerLost`] at once and the engine's `on_broken` callback runs once;
+//! - **ack levels**: with [`AckLevel::Received`](crate::protocol::AckLevel::Received) the
+//!   secondary acknowledges before applying, then confirms with `Applied` or an error (a
+//!   "late failure", which the primary judges against its local outcome); `Fsync` and
+//!   `FsyncDir` are always acknowledged only once durable on the secondary.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod error;
+pub use crate::overlay::replicate as hook;
+mod judge;
+mod reader;
+pub mod sender;
+pub mod server;
+mod shared;
+mod stats;
+pub mod transport;
+
+pub use error::LinkError;
+pub use hook::{LocalOutcome, Pending, ReplicationError, Replicator};
+pub use sender::{Hello, StreamReplicator};
+pub use server::{Ended, LateFailure, ServeEnd, ServeOptions, serve};
+pub use stats::{LATENCY_WINDOW, LinkStats};
+pub use transport::{ShutdownHandle, Transport, Unmanaged};
+
+use crate::protocol::Message;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (every critical
+/// section here leaves it valid), so that one panicking thread cannot wedge the link.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Cuts `text` to the protocol's free-text limit at a character boundary, so that a reason
+/// sent in `Goodbye` can never fail to encode.
+fn bounded(mut text: String) -> String {
+    let max = crate::protocol::message::MAX_TEXT;
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// A message's variant, for error messages.
+fn kind(message: &Message) -> &'static str {
+    match message {
+        Message::Hello { .. } => "Hello",
+        Message::HelloAck { .. } => "HelloAck",
+        Message::Request { .. } => "Request",
+        Message::Reply { .. } => "Reply",
+        Message::Goodbye { .. } => "Goodbye",
+    }
+}

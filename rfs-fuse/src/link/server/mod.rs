@@ -1,0 +1,282 @@
+//! [`serve`]: the secondary's end of the link, applying the primary's requests in order.
+//!
+//! Replies are batched: every request already decoded is handled before the replies are
+//! written, so a burst of small writes costs one `write(2)` of replies, not one per request.
+//! With [`AckLevel::Received`] the whole batch is acknowledged before any of it is applied
+//! (except `Fsync`/`FsyncDir`, acknowledged only once durable), and each request is then
+//! confirmed with `Applied` or its error, so that the primary can judge a late failure
+//! against its own outcome.
+
+use crate::link::error::LinkError;
+use crate::link::{bounded, kind};
+use crate::protocol::op::Op;
+use crate::protocol::{AckLevel, Message, MessageDecoder, PROTOCOL_VERSION, RemoteError};
+use crate::receiver::Receiver;
+use bytes::BytesMut;
+
+mod types;
+
+use std::io::{self, Read, Write};
+pub use types::{Ended, LateFailure, MAX_KEPT_LATE_FAILURES, ServeEnd, ServeOptions};
+
+/// Bytes read at once: up to a few hundred small requests per batch.
+const READ_CHUNK: usize = 256 << 10;
+
+/// Serves one primary on one connection until it says Goodbye or closes (`Ok`), or until
+/// the connection fails, a frame is bad, the primary breaks the protocol (wrong version or
+/// module, a gap in sequence numbers) or sends a request the receiver refuses as hostile
+/// (`Err`; the primary is told why in a Goodbye when the connection still allows it).
+/// A failed request is answered with its errno and does not end the connection.
+///
+/// Blocks the calling thread. The caller owns the connection: set `TCP_NODELAY`, and a read
+/// timeout if a silent primary should end the connection.
+pub fn serve<R: Read, W: Write>(
+    reader: R,
+    writer: W,
+    receiver: &mut Receiver,
+    options: ServeOptions,
+) -> Result<ServeEnd, LinkError> {
+    let mut server = Server {
+        reader,
+        decoder: MessageDecoder::new(),
+        chunk: vec![0; READ_CHUNK],
+        writer,
+        out: BytesMut::new(),
+        receiver,
+        options,
+        next_seq: 0,
+        end: ServeEnd {
+            node: String::new(),
+            session: 0,
+            ended: Ended::Eof,
+            requests: 0,
+            late_failures: Vec::new(),
+            late_failures_total: 0,
+        },
+    };
+    let result = server.handshake().and_then(|()| server.run());
+    match result {
+        Ok(ended) => {
+            server.end.ended = ended;
+            Ok(server.end)
+        }
+        Err(error) => {
+            server.goodbye(&error.to_string());
+            Err(error)
+        }
+    }
+}
+
+/// Why collecting a batch stopped, to act on once the batch is handled.
+enum Stop {
+    Ended(Ended),
+    Failed(LinkError),
+}
+
+struct Server<'r, R, W> {
+    reader: R,
+    decoder: MessageDecoder,
+    chunk: Vec<u8>,
+    writer: W,
+    /// Replies not written yet.
+    out: BytesMut,
+    receiver: &'r mut Receiver,
+    options: ServeOptions,
+    next_seq: u64,
+    end: ServeEnd,
+}
+
+impl<R: Read, W: Write> Server<'_, R, W> {
+    fn handshake(&mut self) -> Result<(), LinkError> {
+        let Some(hello) = self.next_message()? else {
+            return Err(LinkError::Handshake(
+                "the primary closed the connection before Hello".to_string(),
+            ));
+        };
+        let Message::Hello {
+            version,
+            module,
+            node,
+            session,
+        } = hello
+        else {
+            return Err(LinkError::Protocol(format!(
+                "expected Hello, got {}",
+                kind(&hello)
+            )));
+        };
+        if version != PROTOCOL_VERSION {
+            return Err(LinkError::VersionMismatch {
+                ours: PROTOCOL_VERSION,
+                theirs: version,
+            });
+        }
+        if module != self.options.module {
+            return Err(LinkError::ModuleMismatch {
+                expected: self.options.module.clone(),
+                got: module,
+            });
+        }
+        self.end.node = node;
+        self.end.session = session;
+        // No session state survives a connection yet: every stream starts afresh.
+        self.push(&Message::HelloAck {
+            version: PROTOCOL_VERSION,
+            resume_from: self.next_seq,
+        })?;
+        self.flush()
+    }
+
+    fn run(&mut self) -> Result<Ended, LinkError> {
+        loop {
+            let (batch, stop) = self.collect();
+            self.process(batch)?;
+            match stop {
+                None => {}
+                Some(Stop::Ended(ended)) => return Ok(ended),
+                Some(Stop::Failed(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Every request decodable now (reading only if none is), up to the first message that
+    /// ends the connection; the requests before a bad frame are still valid and handled.
+    fn collect(&mut self) -> (Vec<(u64, Op)>, Option<Stop>) {
+        let mut batch = Vec::new();
+        let mut next = match self.next_message() {
+            Ok(Some(message)) => Some(message),
+            Ok(None) => return (batch, Some(Stop::Ended(Ended::Eof))),
+            Err(error) => return (batch, Some(Stop::Failed(error))),
+        };
+        while let Some(message) = next {
+            match message {
+                Message::Request { seq, op } if seq == self.next_seq => {
+                    self.next_seq = seq.wrapping_add(1);
+                    batch.push((seq, op));
+                }
+                Message::Request { seq, .. } => {
+                    let error = LinkError::Protocol(format!(
+                        "request {seq} out of order (expected {})",
+                        self.next_seq
+                    ));
+                    return (batch, Some(Stop::Failed(error)));
+                }
+                Message::Goodbye { reason } => {
+                    return (batch, Some(Stop::Ended(Ended::Goodbye(reason))));
+                }
+                other => {
+                    let error = LinkError::Protocol(format!(
+                        "unexpected {} from the primary",
+                        kind(&other)
+                    ));
+                    return (batch, Some(Stop::Failed(error)));
+                }
+            }
+            next = match self.decoder.next() {
+                Ok(message) => message,
+                Err(error) => return (batch, Some(Stop::Failed(error.into()))),
+            };
+        }
+        (batch, None)
+    }
+
+    fn process(&mut self, batch: Vec<(u64, Op)>) -> Result<(), LinkError> {
+        let early = self.options.ack_level == AckLevel::Received;
+        if early && !batch.is_empty() {
+            for (seq, op) in &batch {
+                if !is_sync(op) {
+                    self.reply(*seq, Ok(AckLevel::Received))?;
+                }
+            }
+            self.flush()?;
+        }
+        for (seq, op) in batch {
+            self.end.requests += 1;
+            match self.receiver.apply(&op) {
+                Ok(()) => self.reply(seq, Ok(AckLevel::Applied))?,
+                Err(error) => {
+                    let remote = RemoteError::new(error.errno() as i32, error.to_string());
+                    self.reply(seq, Err(remote.clone()))?;
+                    if error.is_refused() {
+                        // Tell the primary which request, then end the connection.
+                        let _ = self.flush();
+                        return Err(LinkError::RefusedOp { seq, error });
+                    }
+                    if early && !is_sync(&op) {
+                        self.late_failure(seq, remote);
+                    }
+                }
+            }
+        }
+        self.flush()
+    }
+
+    fn late_failure(&mut self, seq: u64, error: RemoteError) {
+        let failure = LateFailure {
+            seq,
+            errno: error.errno,
+            message: error.message,
+        };
+        if let Some(callback) = &mut self.options.on_late_failure {
+            callback(&failure);
+        }
+        self.end.late_failures_total += 1;
+        if self.end.late_failures.len() < MAX_KEPT_LATE_FAILURES {
+            self.end.late_failures.push(failure);
+        }
+    }
+
+    /// The next message, reading as needed; `None` at a clean end of stream.
+    fn next_message(&mut self) -> Result<Option<Message>, LinkError> {
+        loop {
+            if let Some(message) = self.decoder.next()? {
+                return Ok(Some(message));
+            }
+            match self.reader.read(&mut self.chunk) {
+                Ok(0) => {
+                    self.decoder.finish()?;
+                    return Ok(None);
+                }
+                Ok(n) => self.decoder.push(self.chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkError::io("reading from the primary")(e)),
+            }
+        }
+    }
+
+    fn reply(&mut self, seq: u64, result: Result<AckLevel, RemoteError>) -> Result<(), LinkError> {
+        self.push(&Message::Reply { seq, result })
+    }
+
+    fn push(&mut self, message: &Message) -> Result<(), LinkError> {
+        crate::protocol::write_message(&mut self.out, message).map_err(|source| LinkError::Encode {
+            what: kind(message),
+            source,
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), LinkError> {
+        let written = self
+            .writer
+            .write_all(&self.out)
+            .and_then(|()| self.writer.flush());
+        self.out.clear();
+        written.map_err(LinkError::io("sending replies to the primary"))
+    }
+
+    /// Best effort: the connection may be what failed.
+    fn goodbye(&mut self, reason: &str) {
+        let goodbye = Message::Goodbye {
+            reason: bounded(reason.to_string()),
+        };
+        if self.push(&goodbye).is_ok() {
+            let _ = self.flush();
+        }
+    }
+}
+
+/// Requests acknowledged only once applied whatever the ack level: fsync must be durable
+/// on both replicas before it returns to the application.
+fn is_sync(op: &Op) -> bool {
+    matches!(op, Op::Fsync { .. } | Op::FsyncDir { .. })
+}

@@ -1,0 +1,171 @@
+//! A full copy rebuilds a rich tree exactly on an empty secondary: content, holes, hard
+//! links, symlinks, FIFOs, modes, owners, xattrs and times, directories' included.
+
+use nix::sys::stat::{Mode, SFlag, mknod};
+use nix::unistd::{Gid, Uid, chown};
+use rfs_fuse::compare::{CompareOptions, compare_trees_with};
+use rfs_fuse::protocol::op::Op;
+use rfs_fuse::receiver::Receiver;
+use rfs_fuse::sync::full_copy::{CHUNK, full_copy};
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
+use std::path::Path;
+
+fn rich_tree(root: &Path) {
+    fs::create_dir_all(root.join("a/b/c")).unwrap();
+    fs::write(root.join("a/small.txt"), b"hello").unwrap();
+    fs::write(root.join("a/b/empty"), b"").unwrap();
+    // Larger than one chunk, with a hole in the middle.
+    let big = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(root.join("a/b/sparse"))
+        .unwrap();
+    big.write_at(&vec![7u8; CHUNK + 100], 0).unwrap();
+    big.write_at(b"tail", 8 * CHUNK as u64).unwrap();
+    big.set_len(9 * CHUNK as u64).unwrap();
+    fs::hard_link(root.join("a/small.txt"), root.join("a/b/c/hardlink")).unwrap();
+    symlink("../small.txt", root.join("a/b/rel-link")).unwrap();
+    symlink("/nowhere/absolute", root.join("dangling")).unwrap();
+    mknod(
+        &root.join("fifo"),
+        SFlag::S_IFIFO,
+        Mode::from_bits_truncate(0o620),
+        0,
+    )
+    .unwrap();
+    fs::set_permissions(root.join("a/small.txt"), fs::Permissions::from_mode(0o4751)).unwrap();
+    fs::set_permissions(root.join("a/b"), fs::Permissions::from_mode(0o2750)).unwrap();
+    chown(
+        &root.join("a/b/empty"),
+        Some(Uid::from_raw(1234)),
+        Some(Gid::from_raw(5678)),
+    )
+    .unwrap();
+    xattr(&root.join("a/small.txt"), "user.colour", b"blue");
+    xattr(&root.join("a/b"), "trusted.tag", b"x");
+    // Times last: creating entries changes their directories' mtimes.
+    for p in ["a/small.txt", "a/b/sparse", "a/b/c", "a/b", "a", "fifo"] {
+        set_times(&root.join(p), 1_600_000_000 + p.len() as i64);
+    }
+}
+
+fn xattr(path: &Path, name: &str, value: &[u8]) {
+    let status = std::process::Command::new("setfattr")
+        .args(["-n", name, "-v", &String::from_utf8_lossy(value)])
+        .arg(path)
+        .status();
+    if status.map(|s| s.success()).unwrap_or(false) {
+        return;
+    }
+    // Without the attr tools, use the syscall through nix-free libc.
+    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let cname = std::ffi::CString::new(name).unwrap();
+    // SAFETY: both strings are NUL-terminated and alive for the call; `value` is readable
+    // for `value.len()` bytes.
+    let rc = unsafe {
+        libc::lsetxattr(
+            cpath.as_ptr(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setting {name} on {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+fn set_times(path: &Path, sec: i64) {
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    use nix::sys::time::TimeSpec;
+    let t = TimeSpec::new(sec, 123);
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_full_copy_rebuilds_the_tree_exactly() {
+    let primary = tempfile::tempdir().unwrap();
+    let secondary = tempfile::tempdir().unwrap();
+    rich_tree(primary.path());
+    let mut receiver = Receiver::open(secondary.path()).unwrap();
+    let mut ops = Vec::new();
+    let stats = full_copy(primary.path(), |op: Op| {
+        ops.push(op.clone());
+        receiver
+            .apply(&op)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .unwrap();
+    let diffs = compare_trees_with(
+        primary.path(),
+        secondary.path(),
+        CompareOptions {
+            mtime: true,
+            dir_mtime: true,
+        },
+    )
+    .unwrap();
+    assert!(diffs.is_empty(), "differences: {diffs:#?}");
+    assert_eq!(stats.links, 1, "the second name of the hard link is a Link");
+    // Data extents are block-granular; the 7 MiB hole is not sent.
+    assert!(
+        stats.bytes < 2 * CHUNK as u64,
+        "holes are not sent: {} bytes",
+        stats.bytes
+    );
+    // The hole stayed a hole on the secondary.
+    let meta = fs::metadata(secondary.path().join("a/b/sparse")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        meta.blocks() * 512 < 4 * CHUNK as u64,
+        "{} blocks",
+        meta.blocks()
+    );
+    // No write is larger than the protocol allows.
+    assert!(
+        ops.iter()
+            .all(|op| !matches!(op, Op::Write { data, .. } if data.len() > CHUNK))
+    );
+}
+
+#[test]
+fn an_unreadable_tree_is_an_error_naming_the_path() {
+    let missing = Path::new("/nonexistent/hakit-full-copy");
+    let err = full_copy(missing, |_op: Op| Ok::<(), std::io::Error>(())).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/hakit-full-copy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_consumer_stops_the_copy() {
+    let primary = tempfile::tempdir().unwrap();
+    rich_tree(primary.path());
+    let mut sent = 0;
+    let err = full_copy(primary.path(), |_op: Op| {
+        sent += 1;
+        if sent == 3 {
+            Err(std::io::Error::other("stream broken"))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("stream broken"), "{err}");
+    assert_eq!(sent, 3);
+}

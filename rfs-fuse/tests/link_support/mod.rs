@@ -1,0 +1,237 @@
+//! Helpers shared by the replication link's tests: a secondary serving a temp dir on its own
+//! thread, a primary playing its local side with a second `Receiver`, and a raw peer that
+//! speaks frames by hand (to misbehave).
+#![allow(dead_code)]
+
+use rfs_fuse::link::{
+    Hello, LinkError, LocalOutcome, Pending, ReplicationError, Replicator, ServeEnd, ServeOptions,
+    StreamReplicator, serve,
+};
+use rfs_fuse::protocol::op::{Op, Owner, RelPath};
+use rfs_fuse::protocol::{AckLevel, Message, MessageDecoder, encode_message};
+use rfs_fuse::receiver::{ApplyError, Receiver};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+use tempfile::TempDir;
+
+pub const MODULE: &str = "app";
+/// Long enough never to fire in a healthy test, on a loaded machine.
+pub const PATIENT: Duration = Duration::from_secs(30);
+
+pub fn rel(path: &str) -> RelPath {
+    RelPath::new(path.as_bytes()).unwrap()
+}
+
+pub fn owner() -> Owner {
+    Owner {
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    }
+}
+
+pub fn hello(module: &str) -> Hello {
+    Hello {
+        module: module.to_string(),
+        node: "node1".to_string(),
+        session: 7,
+    }
+}
+
+pub fn outcome(result: Result<(), ApplyError>) -> LocalOutcome {
+    match result {
+        Ok(()) => LocalOutcome::Applied,
+        Err(e) => LocalOutcome::Failed(e.errno() as i32),
+    }
+}
+
+/// A secondary serving a fresh temp dir on its own thread.
+pub struct Secondary {
+    pub dir: TempDir,
+    thread: JoinHandle<Result<ServeEnd, LinkError>>,
+}
+
+impl Secondary {
+    pub fn spawn<S>(stream: S, options: ServeOptions) -> Secondary
+    where
+        S: Read + Write + TryCloneStream + Send + 'static,
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let thread = thread::spawn(move || {
+            let mut receiver = Receiver::open(&root).unwrap();
+            let reader = stream.try_clone_stream();
+            serve(reader, stream, &mut receiver, options)
+        });
+        Secondary { dir, thread }
+    }
+
+    pub fn join(self) -> (TempDir, Result<ServeEnd, LinkError>) {
+        (self.dir, self.thread.join().unwrap())
+    }
+}
+
+pub trait TryCloneStream: Sized {
+    fn try_clone_stream(&self) -> Self;
+}
+
+impl TryCloneStream for UnixStream {
+    fn try_clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+}
+
+impl TryCloneStream for std::net::TcpStream {
+    fn try_clone_stream(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+}
+
+/// The primary: its own replica (applied with a `Receiver`, as the overlay would apply
+/// locally) and the link.
+pub struct Primary {
+    pub dir: TempDir,
+    pub local: Receiver,
+    pub link: StreamReplicator,
+}
+
+impl Primary {
+    pub fn new(link: StreamReplicator) -> Primary {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Receiver::open(dir.path()).unwrap();
+        Primary { dir, local, link }
+    }
+
+    /// What the overlay does: send first, apply locally while the frame travels, then
+    /// collect the verdict with the local outcome.
+    pub fn replicate(&mut self, op: Op) -> Result<(), ReplicationError> {
+        let pending = self.link.send(op.clone());
+        let local = outcome(self.local.apply(&op));
+        pending.settle(local)
+    }
+
+    /// Sends without waiting (pipelining); the caller applies locally and settles later.
+    pub fn send(&self, op: Op) -> Pending {
+        self.link.send(op)
+    }
+}
+
+/// A primary and a secondary over a Unix socket pair.
+pub fn pair(options: ServeOptions, send_timeout: Duration) -> (Primary, Secondary) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let secondary = Secondary::spawn(b, options);
+    let link =
+        StreamReplicator::start(a.try_clone().unwrap(), a, hello(MODULE), send_timeout).unwrap();
+    (Primary::new(link), secondary)
+}
+
+pub fn options(ack_level: AckLevel) -> ServeOptions {
+    ServeOptions::new(MODULE, ack_level)
+}
+
+/// Counts `on_broken` calls and keeps the last reason.
+#[derive(Clone, Default)]
+pub struct BrokenProbe {
+    pub calls: Arc<AtomicUsize>,
+    pub reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl BrokenProbe {
+    pub fn attach(link: &StreamReplicator) -> BrokenProbe {
+        let probe = BrokenProbe::default();
+        let p = probe.clone();
+        link.on_broken(move |reason| {
+            p.calls.fetch_add(1, Ordering::SeqCst);
+            *p.reason.lock().unwrap() = Some(reason);
+        });
+        probe
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// One end of a connection driven by hand.
+pub struct RawPeer {
+    pub stream: UnixStream,
+    decoder: MessageDecoder,
+}
+
+impl RawPeer {
+    pub fn new(stream: UnixStream) -> RawPeer {
+        RawPeer {
+            stream,
+            decoder: MessageDecoder::new(),
+        }
+    }
+
+    /// The next message; `None` at end of stream.
+    pub fn recv(&mut self) -> Option<Message> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(message) = self.decoder.next().unwrap() {
+                return Some(message);
+            }
+            let n = self.stream.read(&mut chunk).unwrap();
+            if n == 0 {
+                return None;
+            }
+            self.decoder.push(&chunk[..n]);
+        }
+    }
+
+    pub fn send(&mut self, message: &Message) {
+        self.send_bytes(&encode_message(message).unwrap());
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// As a secondary: reads Hello and accepts it.
+    pub fn accept(&mut self) {
+        assert!(matches!(self.recv(), Some(Message::Hello { .. })));
+        self.send(&Message::HelloAck {
+            version: rfs_fuse::protocol::PROTOCOL_VERSION,
+            resume_from: 0,
+        });
+    }
+
+    /// As a primary: says Hello and expects HelloAck.
+    pub fn hello(&mut self, module: &str) {
+        self.send(&Message::Hello {
+            version: rfs_fuse::protocol::PROTOCOL_VERSION,
+            module: module.to_string(),
+            node: "raw".to_string(),
+            session: 1,
+        });
+        assert!(matches!(self.recv(), Some(Message::HelloAck { .. })));
+    }
+
+    pub fn request(&mut self, seq: u64, op: Op) {
+        self.send(&Message::Request { seq, op });
+    }
+}
+
+/// A raw secondary on its own thread that accepts the handshake then runs `then` with the
+/// peer (returned at the end, so that the connection stays open until the test drops it).
+pub fn raw_secondary(
+    stream: UnixStream,
+    then: impl FnOnce(&mut RawPeer) + Send + 'static,
+) -> JoinHandle<RawPeer> {
+    thread::spawn(move || {
+        let mut peer = RawPeer::new(stream);
+        peer.accept();
+        then(&mut peer);
+        peer
+    })
+}
+
+/// Sends through the `Replicator` trait object, as the overlay will.
+pub fn send_dyn(link: &dyn Replicator, op: Op) -> Pending {
+    link.send(op)
+}

@@ -1,0 +1,136 @@
+//! The whole write path on one machine: an application works in a directory under the FUSE
+//! overlay; every mutation travels over the link to a receiver applying it to a second
+//! directory; at the end both trees are identical (content, modes, owners, times, xattrs,
+//! links). Real FUSE, real sockets, real file systems.
+
+use rfs_fuse::compare::compare_trees;
+use rfs_fuse::link::{Hello, ServeOptions, StreamReplicator, serve};
+use rfs_fuse::overlay::{OverlayOptions, mount_in_place};
+use rfs_fuse::protocol::AckLevel;
+use rfs_fuse::receiver::Receiver;
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+fn workload(root: &Path) {
+    fs::create_dir_all(root.join("db/wal")).unwrap();
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("db/wal/0001"))
+        .unwrap();
+    for i in 0..200 {
+        writeln!(
+            log,
+            "record {i:05} checksum {:08x}",
+            (i as u32).wrapping_mul(2654435761)
+        )
+        .unwrap();
+        if i % 50 == 0 {
+            log.sync_data().unwrap();
+        }
+    }
+    drop(log);
+    let big = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(root.join("db/table"))
+        .unwrap();
+    big.write_at(&vec![0xab; 1 << 20], 0).unwrap();
+    big.write_at(b"far away", 5 << 20).unwrap();
+    big.set_len(3 << 20).unwrap();
+    big.sync_all().unwrap();
+    drop(big);
+    let mut f = fs::File::create(root.join("config.tmp")).unwrap();
+    f.write_all(b"version = 2\n").unwrap();
+    f.seek(SeekFrom::Start(8)).unwrap();
+    f.write_all(b"3").unwrap();
+    drop(f);
+    fs::rename(root.join("config.tmp"), root.join("config")).unwrap();
+    fs::hard_link(root.join("config"), root.join("config.bak")).unwrap();
+    symlink("db/table", root.join("current")).unwrap();
+    fs::set_permissions(root.join("config"), fs::Permissions::from_mode(0o600)).unwrap();
+    nix::unistd::chown(
+        &root.join("db/table"),
+        Some(nix::unistd::Uid::from_raw(70)),
+        Some(nix::unistd::Gid::from_raw(70)),
+    )
+    .unwrap();
+    for i in 0..100 {
+        fs::write(
+            root.join(format!("db/wal/seg{i:03}")),
+            format!("segment {i}"),
+        )
+        .unwrap();
+    }
+    for i in 0..50 {
+        fs::remove_file(root.join(format!("db/wal/seg{i:03}"))).unwrap();
+    }
+    fs::create_dir(root.join("scratch")).unwrap();
+    fs::remove_dir(root.join("scratch")).unwrap();
+    fs::rename(root.join("db/wal"), root.join("db/journal")).unwrap();
+}
+
+#[test]
+fn every_mutation_reaches_the_secondary_and_the_trees_end_identical() {
+    let primary = tempfile::tempdir().unwrap();
+    let secondary = tempfile::tempdir().unwrap();
+    fs::write(
+        primary.path().join("existing"),
+        b"was here before the mount",
+    )
+    .unwrap();
+    fs::write(
+        secondary.path().join("existing"),
+        b"was here before the mount",
+    )
+    .unwrap();
+
+    let (primary_end, secondary_end) = UnixStream::pair().unwrap();
+    let secondary_dir = secondary.path().to_path_buf();
+    let server = thread::spawn(move || {
+        let mut receiver = Receiver::open(&secondary_dir).unwrap();
+        let reader = secondary_end.try_clone().unwrap();
+        serve(
+            reader,
+            secondary_end,
+            &mut receiver,
+            ServeOptions::new("web", AckLevel::Applied),
+        )
+    });
+    let hello = Hello {
+        module: "web".into(),
+        node: "node1".into(),
+        session: 1,
+    };
+    let reader = primary_end.try_clone().unwrap();
+    let replicator =
+        StreamReplicator::start(reader, primary_end, hello, Duration::from_secs(10)).unwrap();
+    let replicator = Arc::new(replicator);
+    let mut mount = mount_in_place(
+        primary.path(),
+        replicator.clone(),
+        OverlayOptions::default(),
+    )
+    .unwrap();
+
+    workload(primary.path());
+
+    mount.unmount().unwrap();
+    let stats = replicator.stats();
+    replicator.close();
+    let end = server.join().unwrap().unwrap();
+    assert!(stats.ops_sent > 500, "{stats:?}");
+    assert!(!replicator.is_broken(), "{stats:?}");
+    let diffs = compare_trees(primary.path(), secondary.path()).unwrap();
+    assert!(
+        diffs.is_empty(),
+        "the replicas differ after {stats:?} / {end:?}:\n{diffs:#?}"
+    );
+}

@@ -31,6 +31,8 @@ enum What {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// fio on native, overlay (no peer) and overlay replicating over loopback.
+    Rfs(crate::bench_rfs::RfsArgs),
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -43,15 +45,21 @@ enum What {
 const POLL: Duration = Duration::from_millis(20);
 
 pub fn run(args: &Args) -> Result<()> {
+    match &args.what {
+        What::Failover { runs } => failover(&release_hakit()?, *runs),
+        What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
+        What::Rfs(rfs) => crate::bench_rfs::run(rfs),
+    }
+}
+
+/// The hakit daemon, built in release for the lab benchmarks.
+fn release_hakit() -> Result<std::path::PathBuf> {
     cmd::run(cargo().args(["build", "--release", "-p", "hakit"]))?;
     let bin = target_dir().join("release").join("hakit");
     if !bin.is_file() {
         bail!("the build did not produce {}", bin.display());
     }
-    match args.what {
-        What::Failover { runs } => failover(&bin, runs),
-        What::Idle { seconds } => idle(&bin, Duration::from_secs(seconds)),
-    }
+    Ok(bin)
 }
 
 fn failover(bin: &std::path::Path, runs: usize) -> Result<()> {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_rfs;
 mod cmd;
 mod lab;
 mod setup;

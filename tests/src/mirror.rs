@@ -141,7 +141,9 @@ pid=$(cat "$pid_file")
 if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q http.server; then
   kill "$pid" 2>/dev/null || true
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  # Gone, or a zombie waiting for its reaper (the process has stopped serving either way).
+  while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ] \
+    && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   kill -9 "$pid" 2>/dev/null || true
 fi
 rm -f "$pid_file"

@@ -134,6 +134,13 @@ impl ModuleTask {
                 && self.machine.intended_role() == Role::Stop
             {
                 self.stop_checkers();
+                // Tell the peer we are stopped before going silent, so that it takes over at
+                // once instead of after the heartbeat timeout (a lost datagram is repeated).
+                for _ in 0..3 {
+                    let advert = self.machine.advert(self.now());
+                    self.heartbeats.send(advert);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 if let Some(reply) = self.shutdown_reply.take() {
                     let _ = reply.send(());
                 }

@@ -56,9 +56,14 @@ pub fn cleanup_stale() -> Result<()> {
 
 /// Kills every process in namespace `ns`, then deletes it.
 pub(crate) fn remove_netns(ns: &str) -> Result<()> {
-    kill_netns_processes(ns)?;
-    exec::root("ip", &["netns", "delete", ns])?;
-    Ok(())
+    // Another process's lab may be cleaning the same leftovers at the same moment: a namespace
+    // that vanished under us is removed, which is all we want.
+    let gone = |result: Result<_>| match result {
+        Err(_) if !netns_exists(ns) => Ok(()),
+        other => other.map(drop),
+    };
+    gone(kill_netns_processes(ns))?;
+    gone(exec::root("ip", &["netns", "delete", ns]))
 }
 
 /// SIGKILLs every process in network namespace `ns`, again until none is left.

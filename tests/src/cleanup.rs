@@ -58,12 +58,12 @@ pub fn cleanup_stale() -> Result<()> {
 pub(crate) fn remove_netns(ns: &str) -> Result<()> {
     // Another process's lab may be cleaning the same leftovers at the same moment: a namespace
     // that vanished under us is removed, which is all we want.
-    let gone = |result: Result<_>| match result {
+    let gone = |result: Result<()>| match result {
         Err(_) if !netns_exists(ns) => Ok(()),
-        other => other.map(drop),
+        other => other,
     };
     gone(kill_netns_processes(ns))?;
-    gone(exec::root("ip", &["netns", "delete", ns]))
+    gone(exec::root("ip", &["netns", "delete", ns]).map(drop))
 }
 
 /// SIGKILLs every process in network namespace `ns`, again until none is left.

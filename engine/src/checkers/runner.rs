@@ -29,7 +29,8 @@ pub struct CheckerReport {
 }
 
 /// Starts a checker. It starts healthy and reports only changes (first failure, recovery).
-/// - tcp / ping: one probe every `interval`, each bounded by `timeout`;
+/// - tcp / ping: one probe every `interval` (the first one interval after the start), each
+///   bounded by `timeout`;
 /// - custom: the program runs (in its own process group, stdin `/dev/null`, output
 ///   inherited) and is expected to keep running: its exit, whatever the code, is a failure;
 ///   it is restarted after `interval`, and counts as recovered once it has been running for
@@ -209,8 +210,11 @@ fn judge(proc: &ProcCheck, count: Result<u32, String>) -> (bool, String) {
     )
 }
 
+/// Ticks every `period`, the first time one period from now: a checker started with the
+/// application (right after start_prim) gives it that long to come up before judging it.
 fn ticker(period: Duration) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval(period.max(MIN_PERIOD));
+    let period = period.max(MIN_PERIOD);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker
 }

@@ -6,6 +6,7 @@ pub mod checkers;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod farm;
 pub mod heartbeat;
 pub mod http;
 pub mod key;

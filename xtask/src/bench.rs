@@ -6,6 +6,9 @@
 //! detection + virtual IP + start_prim + the application answering. The killed node's daemon
 //! is restarted, it comes back as SECOND, and the next run kills the other node.
 //!
+//! `farm`: the farm XDP filter's cost per packet (accept / drop / not farm traffic), measured
+//! by the kernel with `BPF_PROG_TEST_RUN` on the release-built object; no lab needed.
+//!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
 
@@ -16,6 +19,7 @@ use hakit_lab::pair::MirrorPair;
 use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
 
 use crate::cmd::{self, cargo, target_dir};
+use crate::ebpf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,6 +35,12 @@ enum What {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// Nanoseconds per packet of the farm XDP filter: accept, drop, not farm traffic.
+    Farm {
+        /// Runs per measurement (the best of five measurements is shown).
+        #[arg(long, default_value_t = 1_000_000)]
+        repeat: u32,
+    },
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -43,6 +53,9 @@ enum What {
 const POLL: Duration = Duration::from_millis(20);
 
 pub fn run(args: &Args) -> Result<()> {
+    if let What::Farm { repeat } = args.what {
+        return farm(repeat);
+    }
     cmd::run(cargo().args(["build", "--release", "-p", "hakit"]))?;
     let bin = target_dir().join("release").join("hakit");
     if !bin.is_file() {
@@ -51,7 +64,19 @@ pub fn run(args: &Args) -> Result<()> {
     match args.what {
         What::Failover { runs } => failover(&bin, runs),
         What::Idle { seconds } => idle(&bin, Duration::from_secs(seconds)),
+        What::Farm { .. } => Ok(()),
     }
+}
+
+fn farm(repeat: u32) -> Result<()> {
+    let object = ebpf::build()?;
+    cmd::run(
+        cargo()
+            .args(["run", "--quiet", "--release", "-p", "hakit"])
+            .args(["--example", "farm_xdp_bench", "--"])
+            .arg(repeat.to_string())
+            .env("HAKIT_FARM_XDP_OBJECT", object),
+    )
 }
 
 fn failover(bin: &std::path::Path, runs: usize) -> Result<()> {

@@ -6,6 +6,9 @@
 //! detection + virtual IP + start_prim + the application answering. The killed node's daemon
 //! is restarted, it comes back as SECOND, and the next run kills the other node.
 //!
+//! `farm`: the farm XDP filter's cost per packet (accept / drop / not farm traffic), measured
+//! by the kernel with `BPF_PROG_TEST_RUN` on the release-built object; no lab needed.
+//!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
 
@@ -16,6 +19,7 @@ use hakit_lab::pair::MirrorPair;
 use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
 
 use crate::cmd::{self, cargo, target_dir};
+use crate::ebpf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +37,12 @@ enum What {
     },
     /// fio on native, overlay (no peer) and overlay replicating over loopback.
     Rfs(crate::bench_rfs::RfsArgs),
+    /// Nanoseconds per packet of the farm XDP filter: accept, drop, not farm traffic.
+    Farm {
+        /// Runs per measurement (the best of five measurements is shown).
+        #[arg(long, default_value_t = 1_000_000)]
+        repeat: u32,
+    },
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -49,6 +59,7 @@ pub fn run(args: &Args) -> Result<()> {
         What::Failover { runs } => failover(&release_hakit()?, *runs),
         What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
         What::Rfs(rfs) => crate::bench_rfs::run(rfs),
+        What::Farm { repeat } => farm(*repeat),
     }
 }
 
@@ -60,6 +71,17 @@ fn release_hakit() -> Result<std::path::PathBuf> {
         bail!("the build did not produce {}", bin.display());
     }
     Ok(bin)
+}
+
+fn farm(repeat: u32) -> Result<()> {
+    let object = ebpf::build()?;
+    cmd::run(
+        cargo()
+            .args(["run", "--quiet", "--release", "-p", "hakit"])
+            .args(["--example", "farm_xdp_bench", "--"])
+            .arg(repeat.to_string())
+            .env("HAKIT_FARM_XDP_OBJECT", object),
+    )
 }
 
 fn failover(bin: &std::path::Path, runs: usize) -> Result<()> {

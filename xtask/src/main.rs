@@ -7,6 +7,7 @@
 mod bench;
 mod bench_rfs;
 mod cmd;
+mod ebpf;
 mod lab;
 mod setup;
 mod test;
@@ -26,11 +27,14 @@ struct Cli {
 enum Task {
     /// Install what builds and tests need (apt packages, rust-src, nightly, bpf-linker). Idempotent.
     Setup,
-    /// fmt check, clippy, build, then every test of the workspace with HAKIT_BIN set.
+    /// fmt check, clippy, the XDP object, build, then every test of the workspace with
+    /// HAKIT_BIN and HAKIT_FARM_XDP_OBJECT set.
     Test,
+    /// The farm XDP program (release, BTF) at target/bpfel-unknown-none/release/farm-ebpf.
+    BuildEbpf,
     /// The demo: two nodes and a client in network namespaces; failover of a web server.
     Lab(lab::Args),
-    /// Benchmarks in the lab (release build): `failover`.
+    /// Benchmarks (release build): `failover`, `idle` (in the lab), `farm` (XDP ns/packet).
     Bench(bench::Args),
 }
 
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Test => test::run(),
+        Task::BuildEbpf => ebpf::run(),
         Task::Lab(args) => lab::run(&args),
         Task::Bench(args) => bench::run(&args),
     };

@@ -94,7 +94,9 @@ fn nightly() -> Result<()> {
     if present {
         return rust_src("nightly");
     }
-    println!("setup: installing the nightly toolchain (for the eBPF build)");
+    // The eBPF build itself uses stable (RUSTC_BOOTSTRAP=1 for build-std, see ebpf.rs); nightly
+    // stays for nightly-only tools.
+    println!("setup: installing the nightly toolchain");
     cmd::run(Command::new("rustup").args([
         "toolchain",
         "install",

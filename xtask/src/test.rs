@@ -1,8 +1,10 @@
 //! `cargo xtask test`: the one command that checks everything (CI runs exactly this).
 //!
-//! fmt check, clippy with warnings denied, build of every target, then `cargo test --workspace`
-//! with `HAKIT_BIN` set to the freshly built daemon (the lab's integration tests run it) and
-//! `HAKIT_HEAVY` passed through (heavier loops read it). Ends with one summary line.
+//! fmt check, the farm XDP program (fmt, clippy, release build: `cargo xtask build-ebpf`),
+//! clippy with warnings denied, build of every target, then `cargo test --workspace` with
+//! `HAKIT_BIN` set to the freshly built daemon (the lab's integration tests run it),
+//! `HAKIT_FARM_XDP_OBJECT` to the XDP object (the XDP tests load it) and `HAKIT_HEAVY` passed
+//! through (heavier loops read it). Ends with one summary line.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -11,10 +13,15 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::cmd::{self, cargo, describe, target_dir};
+use crate::ebpf;
 
 pub fn run() -> Result<()> {
     let start = Instant::now();
     step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    let ebpf_start = Instant::now();
+    ebpf::check().context("eBPF fmt/clippy check failed")?;
+    let object = ebpf::build().context("eBPF build failed")?;
+    println!("xtask test: ebpf ok ({:.1?})", ebpf_start.elapsed());
     step(
         "clippy",
         cargo().args([
@@ -42,10 +49,12 @@ pub fn run() -> Result<()> {
         if heavy.is_empty() { "(unset)" } else { &heavy }
     );
     let mut test = cargo();
-    test.args(["test", "--workspace"]).env("HAKIT_BIN", &bin);
+    test.args(["test", "--workspace"])
+        .env("HAKIT_BIN", &bin)
+        .env("HAKIT_FARM_XDP_OBJECT", &object);
     let totals = run_tests(&mut test)?;
     println!(
-        "xtask test: fmt, clippy, build ok; tests {} in {:.1?}",
+        "xtask test: fmt, ebpf, clippy, build ok; tests {} in {:.1?}",
         if totals.failed == 0 { "ok" } else { "FAILED" },
         start.elapsed()
     );

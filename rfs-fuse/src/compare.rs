@@ -4,9 +4,10 @@
 //! reports every [`Difference`] in what replication must preserve: type, size, content
 //! (BLAKE3), permission bits, owner, mtime to the second, symlink target, device number,
 //! `user.*` and `trusted.*` xattrs, and hard-link structure (link counts, and which entries
-//! share an inode). Not compared: sparse layout, atime/ctime, other xattr namespaces
-//! (`security.*` is often host-specific), and the roots' own attributes (no operation can
-//! name the root). A subtree present on one side only is reported once, at its top. The trees
+//! share an inode). The roots' own attributes (mode, owner, xattrs; mtime only with
+//! [`CompareOptions::dir_mtime`]) are compared too and reported under the path `.`. Not
+//! compared: sparse layout, atime/ctime, other xattr namespaces (`security.*` is often
+//! host-specific). A subtree present on one side only is reported once, at its top. The trees
 //! should be quiescent: an entry vanishing during the walk is an I/O error.
 
 mod difference;

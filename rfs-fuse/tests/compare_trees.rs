@@ -306,3 +306,42 @@ fn hard_link_structure() {
     );
     assert_eq!(groups.len(), 3, "{groups:#?}");
 }
+
+#[test]
+fn the_roots_own_attributes_are_compared() {
+    let p = pair();
+    chmod(&p.b, 0o1750);
+    let d = p.one(".");
+    assert!(matches!(d, Difference::Mode { b: 0o1750, .. }), "{d}");
+    let p = pair();
+    fchownat(
+        AT_FDCWD,
+        &p.b,
+        Some(Uid::from_raw(7)),
+        Some(Gid::from_raw(8)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    assert!(matches!(p.one("."), Difference::Owner { b: (7, 8), .. }));
+    let p = pair();
+    lsetxattr(&p.a, "user.root", b"x");
+    assert_eq!(
+        p.one(".").to_string(),
+        ".: xattr user.root present only in the first tree"
+    );
+    // The root's mtime, like any directory's, only on request.
+    let p = pair();
+    set_mtime(&p.b, 12345);
+    assert_eq!(p.diff(), vec![]);
+    let options = CompareOptions {
+        dir_mtime: true,
+        ..CompareOptions::default()
+    };
+    let diffs = compare_trees_with(&p.a, &p.b, options).unwrap();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| matches!(d, Difference::Mtime { b: 12345, .. }) && d.path() == Path::new(".")),
+        "{diffs:#?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! A full copy rebuilds a rich tree exactly on an empty secondary: content, holes, hard
-//! links, symlinks, FIFOs, modes, owners, xattrs and times, directories' included.
+//! links, symlinks, FIFOs, modes, owners, xattrs and times, directories' and the root's own
+//! included.
 
 use nix::sys::stat::{Mode, SFlag, mknod};
 use nix::unistd::{Gid, Uid, chown};
@@ -8,7 +9,7 @@ use rfs_fuse::protocol::op::Op;
 use rfs_fuse::receiver::Receiver;
 use rfs_fuse::sync::full_copy::{CHUNK, full_copy};
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
 fn rich_tree(root: &Path) {
@@ -45,8 +46,12 @@ fn rich_tree(root: &Path) {
     .unwrap();
     xattr(&root.join("a/small.txt"), "user.colour", b"blue");
     xattr(&root.join("a/b"), "trusted.tag", b"x");
+    // The root's own metadata: a special mode, an owner, an xattr.
+    chown(root, Some(Uid::from_raw(4321)), Some(Gid::from_raw(8765))).unwrap();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o3751)).unwrap();
+    xattr(root, "user.root-tag", b"top");
     // Times last: creating entries changes their directories' mtimes.
-    for p in ["a/small.txt", "a/b/sparse", "a/b/c", "a/b", "a", "fifo"] {
+    for p in ["a/small.txt", "a/b/sparse", "a/b/c", "a/b", "a", "fifo", ""] {
         set_times(&root.join(p), 1_600_000_000 + p.len() as i64);
     }
 }
@@ -129,12 +134,30 @@ fn a_full_copy_rebuilds_the_tree_exactly() {
     );
     // The hole stayed a hole on the secondary.
     let meta = fs::metadata(secondary.path().join("a/b/sparse")).unwrap();
-    use std::os::unix::fs::MetadataExt;
     assert!(
         meta.blocks() * 512 < 4 * CHUNK as u64,
         "{} blocks",
         meta.blocks()
     );
+    // The root's own metadata: owner and mode first, its xattr next, its times at the end.
+    let root_meta = fs::symlink_metadata(secondary.path()).unwrap();
+    assert_eq!(root_meta.mode() & 0o7777, 0o3751);
+    assert_eq!((root_meta.uid(), root_meta.gid()), (4321, 8765));
+    assert_eq!(root_meta.mtime(), 1_600_000_000);
+    assert!(matches!(
+        &ops[0],
+        Op::SetAttr { path: None, attr }
+            if attr.mode == Some(0o3751) && attr.uid == Some(4321) && attr.gid == Some(8765)
+    ));
+    assert!(
+        matches!(&ops[1], Op::SetXattr { path: None, name, .. } if name == "user.root-tag"),
+        "{:?}",
+        ops[1]
+    );
+    assert!(matches!(
+        ops.last().unwrap(),
+        Op::SetAttr { path: None, attr } if attr.mtime.is_some() && attr.mode.is_none()
+    ));
     // No write is larger than the protocol allows.
     assert!(
         ops.iter()

@@ -50,7 +50,7 @@ fn session() -> Vec<Op> {
             flags: 0,
         },
         Op::SetAttr {
-            path: rel("data/db"),
+            path: Some(rel("data/db")),
             attr: SetAttr {
                 mode: Some(0o600),
                 mtime: Some(t),

@@ -262,7 +262,7 @@ fn a_silent_secondary_fails_the_handshake_after_the_timeout() {
 fn an_unencodable_request_fails_locally_without_breaking_the_link() {
     let (primary, secondary) = pair(options(AckLevel::Applied), PATIENT);
     let huge = Op::SetXattr {
-        path: rel("f"),
+        path: Some(rel("f")),
         name: "user.big".into(),
         value: bytes::Bytes::from(vec![0u8; 200 << 10]),
         flags: 0,

@@ -103,21 +103,21 @@ fn ops_through(out: &str) -> Vec<Op> {
         Op::Unlink { path: p("f") },
         Op::Rmdir { path: p("sub") },
         Op::SetAttr {
-            path: p("f"),
+            path: Some(p("f")),
             attr: attr.clone(),
         },
         Op::SetAttr {
-            path: p("sub"),
+            path: Some(p("sub")),
             attr,
         },
         Op::SetXattr {
-            path: p("f"),
+            path: Some(p("f")),
             name: "trusted.evil".into(),
             value: Bytes::from_static(b"1"),
             flags: 0,
         },
         Op::RemoveXattr {
-            path: p("f"),
+            path: Some(p("f")),
             name: "trusted.evil".into(),
         },
         Op::FsyncDir {
@@ -198,7 +198,7 @@ fn a_final_symlink_is_acted_on_itself_never_followed() {
             .is_err()
     );
     let e = fx.err(Op::SetAttr {
-        path: rel("evil"),
+        path: Some(rel("evil")),
         attr: SetAttr {
             size: Some(0),
             ..SetAttr::default()
@@ -208,7 +208,7 @@ fn a_final_symlink_is_acted_on_itself_never_followed() {
 
     // Metadata and xattrs land on the link.
     fx.ok(Op::SetAttr {
-        path: rel("evil"),
+        path: Some(rel("evil")),
         attr: SetAttr {
             mode: Some(0o777),
             uid: Some(1234),
@@ -219,7 +219,7 @@ fn a_final_symlink_is_acted_on_itself_never_followed() {
         },
     });
     fx.ok(Op::SetXattr {
-        path: rel("evil"),
+        path: Some(rel("evil")),
         name: "trusted.mark".into(),
         value: Bytes::from_static(b"link"),
         flags: 0,

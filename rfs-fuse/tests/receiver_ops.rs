@@ -387,7 +387,7 @@ fn setattr_size_mode_owner_times() {
     let mut fx = Fixture::new();
     fs::write(fx.at("f"), b"0123456789").unwrap();
     fx.ok(Op::SetAttr {
-        path: rel("f"),
+        path: Some(rel("f")),
         attr: SetAttr {
             mode: Some(0o6750),
             uid: Some(1234),
@@ -407,7 +407,7 @@ fn setattr_size_mode_owner_times() {
     // growing extends with zeros.
     let atime_before = lstat(&fx.at("f")).atime_nsec();
     fx.ok(Op::SetAttr {
-        path: rel("f"),
+        path: Some(rel("f")),
         attr: SetAttr {
             size: Some(5),
             mtime: Some(ATIME),
@@ -427,7 +427,7 @@ fn setattr_on_a_directory_and_a_device() {
     nix::unistd::mkfifo(&fx.at("p"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     for name in ["d", "p"] {
         fx.ok(Op::SetAttr {
-            path: rel(name),
+            path: Some(rel(name)),
             attr: SetAttr {
                 mode: Some(0o1705),
                 gid: Some(42),
@@ -441,7 +441,7 @@ fn setattr_on_a_directory_and_a_device() {
         assert_eq!(m.mtime(), 1_500_000_000, "{name}");
     }
     let e = fx.err(Op::SetAttr {
-        path: rel("d"),
+        path: Some(rel("d")),
         attr: SetAttr {
             size: Some(0),
             ..SetAttr::default()
@@ -457,7 +457,7 @@ fn setattr_on_a_symlink_acts_on_the_link() {
     std::os::unix::fs::symlink("target", fx.at("l")).unwrap();
     let target_before = lstat(&fx.at("target"));
     fx.ok(Op::SetAttr {
-        path: rel("l"),
+        path: Some(rel("l")),
         attr: SetAttr {
             mode: Some(0o600),
             uid: Some(1234),
@@ -481,7 +481,7 @@ fn setattr_on_a_symlink_acts_on_the_link() {
     assert_eq!(target.ctime_nsec(), target_before.ctime_nsec());
     // Truncating through a symlink is refused rather than followed.
     let e = fx.err(Op::SetAttr {
-        path: rel("l"),
+        path: Some(rel("l")),
         attr: SetAttr {
             size: Some(0),
             ..SetAttr::default()
@@ -496,7 +496,7 @@ fn xattrs_on_file_and_symlink(base: &std::path::Path) {
     fs::write(fx.at("f"), b"x").unwrap();
     std::os::unix::fs::symlink("f", fx.at("l")).unwrap();
     let set = |path: &str, name: &str, value: &[u8], flags| Op::SetXattr {
-        path: rel(path),
+        path: Some(rel(path)),
         name: name.into(),
         value: Bytes::copy_from_slice(value),
         flags,
@@ -519,7 +519,7 @@ fn xattrs_on_file_and_symlink(base: &std::path::Path) {
     let e = fx.err(set("f", "user.color", b"red", libc::XATTR_CREATE));
     assert_eq!(e.errno(), Errno::EEXIST);
     fx.ok(Op::RemoveXattr {
-        path: rel("l"),
+        path: Some(rel("l")),
         name: "trusted.t".into(),
     });
     assert_eq!(lgetxattr(&fx.at("l"), "trusted.t"), None);
@@ -528,12 +528,12 @@ fn xattrs_on_file_and_symlink(base: &std::path::Path) {
         Some(&b"on file"[..])
     );
     fx.ok(Op::RemoveXattr {
-        path: rel("f"),
+        path: Some(rel("f")),
         name: "user.color".into(),
     });
     assert_eq!(lgetxattr(&fx.at("f"), "user.color"), None);
     let e = fx.err(Op::RemoveXattr {
-        path: rel("f"),
+        path: Some(rel("f")),
         name: "user.color".into(),
     });
     assert_eq!(e.errno(), Errno::ENODATA);
@@ -593,4 +593,98 @@ fn receiver_from_a_descriptor() {
     assert_eq!(e.errno(), Errno::ENOTDIR);
     let e = rfs_fuse::receiver::Receiver::open(&fx.at("missing")).unwrap_err();
     assert_eq!(e.errno(), Errno::ENOENT);
+}
+
+#[test]
+fn setattr_on_the_root_itself() {
+    let mut fx = Fixture::new();
+    fs::write(fx.at("f"), b"").unwrap();
+    let f_before = lstat(&fx.at("f"));
+    // Owner before mode: the set-group-ID bit survives the chown.
+    fx.ok(Op::SetAttr {
+        path: None,
+        attr: SetAttr {
+            mode: Some(0o2750),
+            uid: Some(1234),
+            gid: Some(5678),
+            atime: Some(ATIME),
+            mtime: Some(MTIME),
+            size: None,
+        },
+    });
+    let m = lstat(&fx.root);
+    assert!(m.is_dir());
+    assert_eq!(m.mode() & 0o7777, 0o2750);
+    assert_eq!((m.uid(), m.gid()), (1234, 5678));
+    assert_eq!((m.atime(), m.atime_nsec()), (1_000_000_000, 123_456_789));
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
+    let f = lstat(&fx.at("f"));
+    assert_eq!(f.mode(), f_before.mode(), "entries are untouched");
+    assert_eq!((f.uid(), f.gid()), (f_before.uid(), f_before.gid()));
+}
+
+#[test]
+fn setattr_size_on_the_root_fails_changing_nothing() {
+    let mut fx = Fixture::new();
+    fx.ok(Op::SetAttr {
+        path: None,
+        attr: SetAttr {
+            mode: Some(0o700),
+            ..SetAttr::default()
+        },
+    });
+    let e = fx.err(Op::SetAttr {
+        path: None,
+        attr: SetAttr {
+            mode: Some(0o755),
+            uid: Some(1234),
+            size: Some(0),
+            mtime: Some(MTIME),
+            ..SetAttr::default()
+        },
+    });
+    assert_eq!(e.errno(), Errno::EISDIR);
+    assert!(e.to_string().starts_with("SetAttr (root): "), "{e}");
+    let m = lstat(&fx.root);
+    assert_eq!(m.mode() & 0o7777, 0o700);
+    assert_ne!(m.uid(), 1234);
+    assert_ne!(m.mtime(), 1_500_000_000);
+}
+
+#[test]
+fn xattrs_on_the_root_itself() {
+    let mut fx = Fixture::new();
+    fs::write(fx.at("f"), b"").unwrap();
+    fx.ok(Op::SetXattr {
+        path: None,
+        name: "trusted.root".into(),
+        value: Bytes::from_static(b"top"),
+        flags: 0,
+    });
+    assert_eq!(
+        lgetxattr(&fx.root, "trusted.root").as_deref(),
+        Some(&b"top"[..])
+    );
+    assert_eq!(lgetxattr(&fx.at("f"), "trusted.root"), None);
+    let e = fx.err(Op::SetXattr {
+        path: None,
+        name: "trusted.root".into(),
+        value: Bytes::from_static(b"again"),
+        flags: libc::XATTR_CREATE,
+    });
+    assert_eq!(e.errno(), Errno::EEXIST);
+    assert!(
+        e.to_string().starts_with("SetXattr (root) trusted.root: "),
+        "{e}"
+    );
+    fx.ok(Op::RemoveXattr {
+        path: None,
+        name: "trusted.root".into(),
+    });
+    assert_eq!(lgetxattr(&fx.root, "trusted.root"), None);
+    let e = fx.err(Op::RemoveXattr {
+        path: None,
+        name: "trusted.root".into(),
+    });
+    assert_eq!(e.errno(), Errno::ENODATA);
 }

@@ -64,17 +64,17 @@ fn stream() -> Vec<Op> {
             owner: OWNER,
         },
         Op::SetXattr {
-            path: rel("docs/report"),
+            path: Some(rel("docs/report")),
             name: "user.checksum".into(),
             value: Bytes::from_static(b"abc"),
             flags: 0,
         },
         Op::SetAttr {
-            path: rel("docs/report"),
+            path: Some(rel("docs/report")),
             attr: times.clone(),
         },
         Op::SetAttr {
-            path: rel("latest"),
+            path: Some(rel("latest")),
             attr: times,
         },
         Op::FsyncDir { path: None },

@@ -75,6 +75,68 @@ fn workload(root: &Path) {
     fs::create_dir(root.join("scratch")).unwrap();
     fs::remove_dir(root.join("scratch")).unwrap();
     fs::rename(root.join("db/wal"), root.join("db/journal")).unwrap();
+    // The root's own metadata, through the mount: owner, mode, xattrs, then times (last:
+    // entry changes move the root's mtime).
+    nix::unistd::chown(
+        root,
+        Some(nix::unistd::Uid::from_raw(71)),
+        Some(nix::unistd::Gid::from_raw(72)),
+    )
+    .unwrap();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o1751)).unwrap();
+    xattr::set(root, "user.root-tag", b"top");
+    xattr::set(root, "trusted.gone", b"x");
+    xattr::remove(root, "trusted.gone");
+    let t = nix::sys::time::TimeSpec::new(1_234_567_890, 5);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        root,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+}
+
+mod xattr {
+    use std::ffi::CString;
+    use std::path::Path;
+
+    fn c(s: &[u8]) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    pub fn set(path: &Path, name: &str, value: &[u8]) {
+        let (p, n) = (c(path.as_os_str().as_encoded_bytes()), c(name.as_bytes()));
+        // SAFETY: NUL-terminated strings alive for the call; `value` readable for its length.
+        let rc = unsafe {
+            libc::lsetxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "setxattr {name}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    pub fn remove(path: &Path, name: &str) {
+        let (p, n) = (c(path.as_os_str().as_encoded_bytes()), c(name.as_bytes()));
+        // SAFETY: NUL-terminated strings alive for the call.
+        let rc = unsafe { libc::lremovexattr(p.as_ptr(), n.as_ptr()) };
+        assert_eq!(
+            rc,
+            0,
+            "removexattr {name}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 #[test]
@@ -128,6 +190,14 @@ fn every_mutation_reaches_the_secondary_and_the_trees_end_identical() {
     let end = server.join().unwrap().unwrap();
     assert!(stats.ops_sent > 500, "{stats:?}");
     assert!(!replicator.is_broken(), "{stats:?}");
+    // The root's own metadata arrived (compare_trees checks mode, owner and xattrs; the
+    // times are checked here, before its reading moves the atime).
+    use std::os::unix::fs::MetadataExt;
+    let root = fs::symlink_metadata(secondary.path()).unwrap();
+    assert_eq!(root.mode() & 0o7777, 0o1751);
+    assert_eq!((root.uid(), root.gid()), (71, 72));
+    assert_eq!((root.mtime(), root.mtime_nsec()), (1_234_567_890, 5));
+    assert_eq!((root.atime(), root.atime_nsec()), (1_234_567_890, 5));
     let diffs = compare_trees(primary.path(), secondary.path()).unwrap();
     assert!(
         diffs.is_empty(),

@@ -77,6 +77,11 @@ impl<'p> Walker<'p> {
 
     /// Depth first, with an explicit stack so that deep trees cannot overflow the stack.
     pub fn run(mut self) -> io::Result<Vec<Difference>> {
+        // The roots' own attributes first, reported under `.`; a root that is not a
+        // directory on both sides has no entries to walk.
+        if !self.entry(Path::new("."))? {
+            return Ok(self.out);
+        }
         let mut pending = vec![PathBuf::new()];
         while let Some(dir) = pending.pop() {
             let in_a = names(&self.a.join(&dir))?;

@@ -59,6 +59,17 @@ impl Location {
         RelPath::new(&bytes).map_err(path_error)
     }
 
+    /// How ops that accept the root name this object: `Some(None)` for the root,
+    /// `Some(Some(path))` for a path, `None` for an unlinked object: it needs no
+    /// replication, the peer only reaches it through stream handles and it vanishes on close.
+    pub(crate) fn target(&self) -> Option<Option<RelPath>> {
+        match self {
+            Location::Root => Some(None),
+            Location::At(path) => Some(Some(path.clone())),
+            Location::Unlinked => None,
+        }
+    }
+
     /// `None` for the root and for unlinked objects.
     pub(crate) fn rel(&self) -> Option<&RelPath> {
         match self {

@@ -16,9 +16,9 @@
 //!   5 Goodbye   reason:str
 //! op       = tag:u8 body (tags 1..=18 in the order of `Op`'s variants)
 //!   handle:u64  path:bytes  mode/flags:u32 or i32 as in `Op`  owner = uid:u32 gid:u32
+//!   SetAttr, SetXattr, RemoveXattr, FsyncDir: path:Option<path> (absent = the root)
 //!   SetAttr: path present:u8 (bit 0 mode, 1 uid, 2 gid, 3 size, 4 atime, 5 mtime) then the
 //!            present fields in that order; timestamp = sec:i64 nsec:u32 (nsec < 10^9)
-//!   FsyncDir: path:Option<path>
 //! ```
 //!
 //! Limits (see [`message`](super::message)): paths through [`RelPath::new`](super::op::RelPath::new),
@@ -126,22 +126,21 @@ fn op_variable_len(op: &Op) -> usize {
         | Op::Rename { from: a, to: b, .. } => path_len(a) + path_len(b),
         Op::SetXattr {
             path, name, value, ..
-        } => path_len(path) + name.as_bytes().len() + value.len(),
-        Op::RemoveXattr { path, name } => path_len(path) + name.as_bytes().len(),
+        } => opt_path_len(path.as_ref()) + name.as_bytes().len() + value.len(),
+        Op::RemoveXattr { path, name } => opt_path_len(path.as_ref()) + name.as_bytes().len(),
+        Op::SetAttr { path, .. } | Op::FsyncDir { path } => opt_path_len(path.as_ref()),
         Op::Open { path, .. }
         | Op::Create { path, .. }
         | Op::Mkdir { path, .. }
         | Op::Mknod { path, .. }
         | Op::Unlink { path }
-        | Op::Rmdir { path }
-        | Op::SetAttr { path, .. }
-        | Op::FsyncDir { path: Some(path) } => path_len(path),
-        Op::SetLen { .. }
-        | Op::Fallocate { .. }
-        | Op::Fsync { .. }
-        | Op::Close { .. }
-        | Op::FsyncDir { path: None } => 0,
+        | Op::Rmdir { path } => path_len(path),
+        Op::SetLen { .. } | Op::Fallocate { .. } | Op::Fsync { .. } | Op::Close { .. } => 0,
     }
+}
+
+fn opt_path_len(path: Option<&RelPath>) -> usize {
+    path.map_or(0, path_len)
 }
 
 /// Length of a path's `/`-separated form, without building it.

@@ -175,21 +175,24 @@ pub enum Op {
         to: RelPath,
         flags: u32,
     },
+    /// `path` None is the replicated root itself.
     SetAttr {
-        path: RelPath,
+        path: Option<RelPath>,
         attr: SetAttr,
     },
+    /// `path` None is the replicated root itself.
     SetXattr {
-        path: RelPath,
+        path: Option<RelPath>,
         name: OsString,
         value: Bytes,
         flags: i32,
     },
+    /// `path` None is the replicated root itself.
     RemoveXattr {
-        path: RelPath,
+        path: Option<RelPath>,
         name: OsString,
     },
-    /// Make a directory's entries durable.
+    /// Make a directory's entries durable (`path` None is the root).
     FsyncDir {
         path: Option<RelPath>,
     },

@@ -125,14 +125,14 @@ impl Receiver {
             Op::Unlink { path } => namespace::unlink(root, path, UnlinkatFlags::NoRemoveDir),
             Op::Rmdir { path } => namespace::unlink(root, path, UnlinkatFlags::RemoveDir),
             Op::Rename { from, to, flags } => namespace::rename(root, from, to, *flags),
-            Op::SetAttr { path, attr } => attrs::set_attr(root, path, attr),
+            Op::SetAttr { path, attr } => attrs::set_attr(root, path.as_ref(), attr),
             Op::SetXattr {
                 path,
                 name,
                 value,
                 flags,
-            } => attrs::set_xattr(root, path, name, value, *flags),
-            Op::RemoveXattr { path, name } => attrs::remove_xattr(root, path, name),
+            } => attrs::set_xattr(root, path.as_ref(), name, value, *flags),
+            Op::RemoveXattr { path, name } => attrs::remove_xattr(root, path.as_ref(), name),
             Op::FsyncDir { path } => {
                 let dir = root.open_dir(path.as_ref())?;
                 fsync(dir).at("syncing the directory")

@@ -1,4 +1,4 @@
-//! `SetAttr` and xattrs on the final component, never following it.
+//! `SetAttr` and xattrs on the final component, never following it, or on the root itself.
 
 use super::beneath::Root;
 use super::error::{At, Fail};
@@ -15,8 +15,10 @@ use std::os::unix::ffi::OsStrExt;
 /// Apply the `Some` fields in this order: size, owner, mode, times. Owner before mode because
 /// `chown` clears set-ID bits that the mode may set; times last because truncation moves
 /// mtime. A symlink's mode is ignored (Linux has none); its owner and times are its own.
-pub(super) fn set_attr(root: &Root, path: &RelPath, attr: &SetAttr) -> Result<(), Fail> {
-    let at = root.locate(path)?;
+/// `path` None is the root directory itself: the same order, where a size fails (EISDIR,
+/// as for any directory) before anything has been changed.
+pub(super) fn set_attr(root: &Root, path: Option<&RelPath>, attr: &SetAttr) -> Result<(), Fail> {
+    let at = root.locate_or_root(path)?;
     let pinned = if attr.size.is_some() || attr.mode.is_some() {
         Some(Object::open(&at)?)
     } else {
@@ -69,18 +71,18 @@ fn xattr_name(name: &OsStr) -> Result<CString, Fail> {
 
 pub(super) fn set_xattr(
     root: &Root,
-    path: &RelPath,
+    path: Option<&RelPath>,
     name: &OsStr,
     value: &[u8],
     flags: i32,
 ) -> Result<(), Fail> {
     let name = xattr_name(name)?;
-    let at = root.locate(path)?;
+    let at = root.locate_or_root(path)?;
     Object::open(&at)?.set_xattr(&name, value, flags)
 }
 
-pub(super) fn remove_xattr(root: &Root, path: &RelPath, name: &OsStr) -> Result<(), Fail> {
+pub(super) fn remove_xattr(root: &Root, path: Option<&RelPath>, name: &OsStr) -> Result<(), Fail> {
     let name = xattr_name(name)?;
-    let at = root.locate(path)?;
+    let at = root.locate_or_root(path)?;
     Object::open(&at)?.remove_xattr(&name)
 }

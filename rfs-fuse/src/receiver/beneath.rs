@@ -101,6 +101,18 @@ impl Root {
         Ok(Located { dir, name })
     }
 
+    /// [`locate`](Self::locate), or for `None` the root itself, named `.` in the root's own
+    /// descriptor (never a symlink, so the no-follow calls act on the root directory).
+    pub fn locate_or_root<'a>(&'a self, path: Option<&'a RelPath>) -> Result<Located<'a>, Fail> {
+        match path {
+            Some(path) => self.locate(path),
+            None => Ok(Located {
+                dir: Dir::Root(self.fd.as_fd()),
+                name: OsStr::new("."),
+            }),
+        }
+    }
+
     fn open_beneath(&self, parent: &OsStr) -> Result<OwnedFd, Fail> {
         let how = OpenHow::new()
             .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)

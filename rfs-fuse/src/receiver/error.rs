@@ -86,6 +86,11 @@ fn shown(path: &RelPath) -> String {
     String::from_utf8_lossy(&path.to_bytes()).into_owned()
 }
 
+/// A path, or `(root)` for None.
+fn shown_or_root(path: Option<&RelPath>) -> String {
+    path.map_or_else(|| "(root)".to_string(), shown)
+}
+
 /// The operation as it appears in messages: its variant, handle and paths.
 pub(crate) fn describe(op: &Op) -> String {
     match op {
@@ -134,14 +139,17 @@ pub(crate) fn describe(op: &Op) -> String {
                 format!(" (flags {flags:#x})")
             }
         ),
-        Op::SetAttr { path, .. } => format!("SetAttr {}", shown(path)),
-        Op::SetXattr { path, name, .. } => {
-            format!("SetXattr {} {}", shown(path), name.to_string_lossy())
-        }
-        Op::RemoveXattr { path, name } => {
-            format!("RemoveXattr {} {}", shown(path), name.to_string_lossy())
-        }
-        Op::FsyncDir { path: Some(path) } => format!("FsyncDir {}", shown(path)),
-        Op::FsyncDir { path: None } => "FsyncDir (root)".to_string(),
+        Op::SetAttr { path, .. } => format!("SetAttr {}", shown_or_root(path.as_ref())),
+        Op::SetXattr { path, name, .. } => format!(
+            "SetXattr {} {}",
+            shown_or_root(path.as_ref()),
+            name.to_string_lossy()
+        ),
+        Op::RemoveXattr { path, name } => format!(
+            "RemoveXattr {} {}",
+            shown_or_root(path.as_ref()),
+            name.to_string_lossy()
+        ),
+        Op::FsyncDir { path } => format!("FsyncDir {}", shown_or_root(path.as_ref())),
     }
 }

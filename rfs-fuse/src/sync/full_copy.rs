@@ -5,7 +5,9 @@
 //! exist); regular files send only their data extents (`SEEK_DATA`/`SEEK_HOLE`), so holes stay
 //! holes, then their final length; a second name of a multiply-linked file is a `Link`;
 //! symlinks, FIFOs, sockets and devices are recreated as they are. Owner, mode, `user.*` and
-//! `trusted.*` xattrs and atime/mtime follow each entry. The walk reads `root` by path:
+//! `trusted.*` xattrs and atime/mtime follow each entry. The root's own metadata travels too
+//! (path None): its owner, mode and xattrs first, its times at the very end. The walk reads
+//! `root` by path:
 //! pass the backing directory (e.g. `/proc/self/fd/<fd>` of the descriptor held under a
 //! mount), never a path that resolves through the overlay itself.
 
@@ -57,7 +59,7 @@ pub fn full_copy<E: std::error::Error + 'static>(
         inodes: HashMap::new(),
         next_handle: 1,
     };
-    copy.directory(&[])?;
+    copy.root()?;
     Ok(copy.stats)
 }
 
@@ -80,6 +82,26 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// The root's own owner, mode and xattrs, its tree, then its times (which creating the
+    /// tree changed).
+    fn root(&mut self) -> Result<(), FullCopyError<E>> {
+        let full = self.root.clone();
+        let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
+        // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
+        self.send(Op::SetAttr {
+            path: None,
+            attr: SetAttr {
+                mode: Some(meta.mode() & 0o7777),
+                uid: Some(meta.uid()),
+                gid: Some(meta.gid()),
+                ..SetAttr::default()
+            },
+        })?;
+        self.xattrs(&full, None)?;
+        self.directory(&[])?;
+        self.times(None, &meta)
     }
 
     /// The entries of directory `rel` (relative components), recursively, sorted by name so
@@ -117,10 +139,10 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
                 mode,
                 owner,
             })?;
-            self.xattrs(&full, &path)?;
+            self.xattrs(&full, Some(&path))?;
             self.directory(rel)?;
             // After the entries: creating them changed the directory's times.
-            return self.times(&path, &meta);
+            return self.times(Some(&path), &meta);
         }
         if kind.is_file() && meta.nlink() > 1 {
             if let Some(existing) = self.inodes.get(&(meta.dev(), meta.ino())) {
@@ -157,8 +179,8 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
                 owner,
             })?;
         }
-        self.xattrs(&full, &path)?;
-        self.times(&path, &meta)
+        self.xattrs(&full, Some(&path))?;
+        self.times(Some(&path), &meta)
     }
 
     fn file(
@@ -204,10 +226,10 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
         self.send(Op::Close { handle })
     }
 
-    fn xattrs(&mut self, full: &Path, path: &RelPath) -> Result<(), FullCopyError<E>> {
+    fn xattrs(&mut self, full: &Path, path: Option<&RelPath>) -> Result<(), FullCopyError<E>> {
         for (name, value) in replicated_xattrs(full).map_err(Self::read_err(full))? {
             self.send(Op::SetXattr {
-                path: path.clone(),
+                path: path.cloned(),
                 name,
                 value: Bytes::from(value),
                 flags: 0,
@@ -216,14 +238,18 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
         Ok(())
     }
 
-    fn times(&mut self, path: &RelPath, meta: &fs::Metadata) -> Result<(), FullCopyError<E>> {
+    fn times(
+        &mut self,
+        path: Option<&RelPath>,
+        meta: &fs::Metadata,
+    ) -> Result<(), FullCopyError<E>> {
         let attr = SetAttr {
             atime: Some(timestamp(meta.atime(), meta.atime_nsec())),
             mtime: Some(timestamp(meta.mtime(), meta.mtime_nsec())),
             ..SetAttr::default()
         };
         self.send(Op::SetAttr {
-            path: path.clone(),
+            path: path.cloned(),
             attr,
         })
     }

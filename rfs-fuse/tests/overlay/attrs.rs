@@ -51,7 +51,7 @@ fn chmod_chown_and_times() {
     let attrs: Vec<&SetAttr> = ops
         .iter()
         .filter_map(|op| match op {
-            Op::SetAttr { path, attr } if *path == rel("f") => Some(attr),
+            Op::SetAttr { path, attr } if *path == Some(rel("f")) => Some(attr),
             _ => None,
         })
         .collect();
@@ -146,21 +146,38 @@ fn extended_attributes() {
     assert_eq!(errno(get_xattr(&f, "user.size")), libc::ENODATA);
     // Through a symlink the calls act on the target; the link itself has none.
     assert_eq!(get_xattr(&fx.path("link"), "user.color").unwrap(), b"blue");
-    // On the root of the mount (local only: the root has no path in the stream).
+    // On the root of the mount: replicated with no path (None names the root).
     set_xattr(fx.dir.path(), "user.root", b"r").unwrap();
     assert_eq!(get_xattr(fx.dir.path(), "user.root").unwrap(), b"r");
+    remove_xattr(fx.dir.path(), "user.root").unwrap();
+    fs::set_permissions(fx.dir.path(), fs::Permissions::from_mode(0o1750)).unwrap();
 
     let ops = fx.ops_settled();
     assert!(ops.contains(&Op::SetXattr {
-        path: rel("f"),
+        path: Some(rel("f")),
         name: "user.color".into(),
         value: bytes::Bytes::from_static(b"blue"),
         flags: 0
     }));
     assert!(ops.contains(&Op::RemoveXattr {
-        path: rel("f"),
+        path: Some(rel("f")),
         name: "user.size".into()
     }));
+    assert!(ops.contains(&Op::SetXattr {
+        path: None,
+        name: "user.root".into(),
+        value: bytes::Bytes::from_static(b"r"),
+        flags: 0
+    }));
+    assert!(ops.contains(&Op::RemoveXattr {
+        path: None,
+        name: "user.root".into()
+    }));
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::SetAttr { path: None, attr } if attr.mode == Some(0o1750))),
+        "{ops:#?}"
+    );
     let dir = fx.unmount();
     assert_eq!(
         get_xattr(&dir.path().join("f"), "user.color").unwrap(),

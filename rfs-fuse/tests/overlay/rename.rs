@@ -133,7 +133,7 @@ fn renaming_a_directory_moves_its_children() {
     let ops = fx.ops_settled();
     let mode_of = |p: &str| {
         ops.iter().find_map(|op| match op {
-            Op::SetAttr { path, attr } if *path == rel(p) => attr.mode,
+            Op::SetAttr { path, attr } if *path == Some(rel(p)) => attr.mode,
             _ => None,
         })
     };

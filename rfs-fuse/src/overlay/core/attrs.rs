@@ -52,8 +52,9 @@ fn explicit(t: Option<SetTime>, applied: Timestamp) -> Option<Timestamp> {
 enum Plan {
     /// `ftruncate` through a replicated handle (works for unlinked-but-open files too).
     SetLen(Handle, u64),
-    SetAttr(crate::protocol::op::RelPath),
-    /// Nothing the peer can name (the root's own metadata, an object out of the namespace).
+    /// By path, `None` being the root itself.
+    SetAttr(Option<crate::protocol::op::RelPath>),
+    /// Nothing the peer can name (an object out of the namespace).
     Local,
 }
 
@@ -96,9 +97,9 @@ impl OverlayCore {
         let given = fh
             .and_then(|fh| self.handles.file(fh).ok())
             .and_then(|f| f.stream);
-        let plan = match (given, node.location.rel(), changes.size) {
+        let plan = match (given, node.location.target(), changes.size) {
             (Some(h), _, Some(len)) if changes.only_size() => Plan::SetLen(h, len),
-            (_, Some(path), _) => Plan::SetAttr(path.clone()),
+            (_, Some(path), _) => Plan::SetAttr(path),
             (_, None, Some(len)) => match given
                 .or_else(|| self.handles.replicated_open_of(ino).and_then(|f| f.stream))
             {
@@ -115,10 +116,7 @@ impl OverlayCore {
             (_, None, None) => Plan::Local,
         };
         match plan {
-            Plan::Local => {
-                self.not_replicated("setattr", &node.location);
-                (Pending::ready(), apply(&node, changes))
-            }
+            Plan::Local => (Pending::ready(), apply(&node, changes)),
             Plan::SetLen(handle, len) => {
                 let pending = self.send(Op::SetLen { handle, len });
                 (pending, apply(&node, changes))

@@ -129,15 +129,6 @@ impl OverlayCore {
         }
     }
 
-    /// A change that has no name in the stream (the replicated root itself has no
-    /// `RelPath`). Objects removed from the namespace need no replication: the peer only
-    /// reaches them through stream handles, and they vanish on close.
-    fn not_replicated(&self, what: &'static str, location: &Location) {
-        if *location == Location::Root {
-            log::warn!("rfs overlay: {what} on the replicated root itself is applied locally only");
-        }
-    }
-
     /// Register `dir/name` (just looked up or created) as a kernel reference.
     fn remember_child(
         &self,

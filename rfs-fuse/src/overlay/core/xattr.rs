@@ -88,17 +88,15 @@ impl OverlayCore {
             let _order = self.order_exclusive();
             let node = self.inodes.get(ino)?;
             let (path, follow) = self.xattr_target(&node)?;
-            let pending = match node.location.rel() {
-                Some(rel) => self.send(Op::SetXattr {
-                    path: rel.clone(),
+            // An unlinked object has no name to replicate to; the root is named by None.
+            let pending = match node.location.target() {
+                Some(path) => self.send(Op::SetXattr {
+                    path,
                     name: name.to_os_string(),
                     value: Bytes::copy_from_slice(value),
                     flags,
                 }),
-                None => {
-                    self.not_replicated("setxattr", &node.location);
-                    Pending::ready()
-                }
+                None => Pending::ready(),
             };
             (pending, xattr::set(&path, follow, &cname, value, flags))
         };
@@ -113,15 +111,12 @@ impl OverlayCore {
             let _order = self.order_exclusive();
             let node = self.inodes.get(ino)?;
             let (path, follow) = self.xattr_target(&node)?;
-            let pending = match node.location.rel() {
-                Some(rel) => self.send(Op::RemoveXattr {
-                    path: rel.clone(),
+            let pending = match node.location.target() {
+                Some(path) => self.send(Op::RemoveXattr {
+                    path,
                     name: name.to_os_string(),
                 }),
-                None => {
-                    self.not_replicated("removexattr", &node.location);
-                    Pending::ready()
-                }
+                None => Pending::ready(),
             };
             (pending, xattr::remove(&path, follow, &cname))
         };

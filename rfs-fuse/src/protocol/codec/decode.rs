@@ -130,25 +130,21 @@ fn op(r: &mut Reader<'_>) -> Result<Op> {
             flags: r.u32("Rename.flags")?,
         },
         op_tag::SET_ATTR => Op::SetAttr {
-            path: r.path("SetAttr.path")?,
+            path: r.opt_path("SetAttr.path")?,
             attr: set_attr(r)?,
         },
         op_tag::SET_XATTR => Op::SetXattr {
-            path: r.path("SetXattr.path")?,
+            path: r.opt_path("SetXattr.path")?,
             name: r.name("SetXattr.name", MAX_XATTR_NAME)?,
             value: r.blob("SetXattr.value", MAX_XATTR_VALUE)?,
             flags: r.i32("SetXattr.flags")?,
         },
         op_tag::REMOVE_XATTR => Op::RemoveXattr {
-            path: r.path("RemoveXattr.path")?,
+            path: r.opt_path("RemoveXattr.path")?,
             name: r.name("RemoveXattr.name", MAX_XATTR_NAME)?,
         },
         op_tag::FSYNC_DIR => Op::FsyncDir {
-            path: if r.bool("FsyncDir.path")? {
-                Some(r.path("FsyncDir.path")?)
-            } else {
-                None
-            },
+            path: r.opt_path("FsyncDir.path")?,
         },
         other => return Err(invalid("Request.op", Invalid::UnknownTag(other))),
     })
@@ -311,6 +307,15 @@ impl<'a> Reader<'a> {
     fn path(&mut self, field: &'static str) -> Result<RelPath> {
         let bytes = self.bytes(field, MAX_PATH)?;
         RelPath::new(bytes).map_err(|e| invalid(field, Invalid::Path(e)))
+    }
+
+    /// `Option<path>`: 0 (None, the root) or 1 then the path.
+    fn opt_path(&mut self, field: &'static str) -> Result<Option<RelPath>> {
+        if self.bool(field)? {
+            Ok(Some(self.path(field)?))
+        } else {
+            Ok(None)
+        }
     }
 
     fn owner(&mut self, field: &'static str) -> Result<Owner> {

@@ -177,7 +177,7 @@ fn op(op: &Op, out: &mut BytesMut) -> Result {
         }
         Op::SetAttr { path: p, attr } => {
             out.put_u8(op_tag::SET_ATTR);
-            path(out, "SetAttr.path", p)?;
+            opt_path(out, "SetAttr.path", p.as_ref())?;
             set_attr(out, attr)?;
         }
         Op::SetXattr {
@@ -187,25 +187,31 @@ fn op(op: &Op, out: &mut BytesMut) -> Result {
             flags,
         } => {
             out.put_u8(op_tag::SET_XATTR);
-            path(out, "SetXattr.path", p)?;
+            opt_path(out, "SetXattr.path", p.as_ref())?;
             name(out, "SetXattr.name", n, MAX_XATTR_NAME)?;
             blob(out, "SetXattr.value", value, MAX_XATTR_VALUE)?;
             out.put_i32_le(*flags);
         }
         Op::RemoveXattr { path: p, name: n } => {
             out.put_u8(op_tag::REMOVE_XATTR);
-            path(out, "RemoveXattr.path", p)?;
+            opt_path(out, "RemoveXattr.path", p.as_ref())?;
             name(out, "RemoveXattr.name", n, MAX_XATTR_NAME)?;
         }
         Op::FsyncDir { path: p } => {
             out.put_u8(op_tag::FSYNC_DIR);
-            match p {
-                None => out.put_u8(0),
-                Some(p) => {
-                    out.put_u8(1);
-                    path(out, "FsyncDir.path", p)?;
-                }
-            }
+            opt_path(out, "FsyncDir.path", p.as_ref())?;
+        }
+    }
+    Ok(())
+}
+
+/// `Option<path>`: 0 for None (the root), or 1 then the path.
+fn opt_path(out: &mut BytesMut, field: &'static str, p: Option<&RelPath>) -> Result {
+    match p {
+        None => out.put_u8(0),
+        Some(p) => {
+            out.put_u8(1);
+            path(out, field, p)?;
         }
     }
     Ok(())

@@ -240,14 +240,14 @@ fn path_fields() -> Vec<(&'static str, Message)> {
         (
             "SetAttr.path",
             Op::SetAttr {
-                path: p(),
+                path: Some(p()),
                 attr: SetAttr::default(),
             },
         ),
         (
             "SetXattr.path",
             Op::SetXattr {
-                path: p(),
+                path: Some(p()),
                 name: "user.a".into(),
                 value: Bytes::new(),
                 flags: 0,
@@ -256,7 +256,7 @@ fn path_fields() -> Vec<(&'static str, Message)> {
         (
             "RemoveXattr.path",
             Op::RemoveXattr {
-                path: p(),
+                path: Some(p()),
                 name: "user.a".into(),
             },
         ),
@@ -351,10 +351,45 @@ fn malformed_fields_are_rejected_naming_the_field() {
     let mut bad = dir.to_vec();
     *bad.last_mut().unwrap() = 2;
     check(&bad, "FsyncDir.path: invalid boolean 2 (must be 0 or 1)");
+    // The root-capable paths: the presence byte right after the op tag (payload byte 10).
+    let root_ops = [
+        (
+            "SetAttr.path",
+            Op::SetAttr {
+                path: None,
+                attr: SetAttr::default(),
+            },
+        ),
+        (
+            "SetXattr.path",
+            Op::SetXattr {
+                path: None,
+                name: "user.a".into(),
+                value: Bytes::new(),
+                flags: 0,
+            },
+        ),
+        (
+            "RemoveXattr.path",
+            Op::RemoveXattr {
+                path: None,
+                name: "user.a".into(),
+            },
+        ),
+    ];
+    for (field, op) in root_ops {
+        let mut bad = payload(&request(op)).to_vec();
+        assert_eq!(bad[10], 0);
+        bad[10] = 2;
+        check(
+            &bad,
+            &format!("{field}: invalid boolean 2 (must be 0 or 1)"),
+        );
+    }
 
     let attr = |attr| {
         payload(&request(Op::SetAttr {
-            path: path("f"),
+            path: Some(path("f")),
             attr,
         }))
     };
@@ -378,7 +413,7 @@ fn malformed_fields_are_rejected_naming_the_field() {
     );
 
     let xattr = request(Op::RemoveXattr {
-        path: path("f"),
+        path: Some(path("f")),
         name: "NM".into(),
     });
     check(
@@ -448,7 +483,7 @@ fn invalid_messages_are_refused_on_encode_leaving_the_buffer_unchanged() {
     );
     refused(
         request(Op::SetXattr {
-            path: path("f"),
+            path: Some(path("f")),
             name: "a\0b".into(),
             value: Bytes::new(),
             flags: 0,
@@ -469,7 +504,7 @@ fn invalid_messages_are_refused_on_encode_leaving_the_buffer_unchanged() {
     };
     refused(
         request(Op::SetAttr {
-            path: path("f"),
+            path: Some(path("f")),
             attr: SetAttr {
                 mode: Some(0o644),
                 mtime: Some(late),

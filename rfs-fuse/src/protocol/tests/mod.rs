@@ -117,7 +117,7 @@ fn samples() -> Vec<Message> {
             flags: 1,
         },
         Op::SetAttr {
-            path: path("f"),
+            path: Some(path("f")),
             attr: SetAttr {
                 mode: Some(0o600),
                 mtime: Some(Timestamp {
@@ -128,14 +128,33 @@ fn samples() -> Vec<Message> {
             },
         },
         Op::SetXattr {
-            path: path("f"),
+            path: Some(path("f")),
             name: OsString::from("user.checksum"),
             value: Bytes::from_static(b"\0\x01\x02"),
             flags: 1,
         },
         Op::RemoveXattr {
-            path: path("f"),
+            path: Some(path("f")),
             name: OsString::from("user.checksum"),
+        },
+        Op::SetAttr {
+            path: None,
+            attr: SetAttr {
+                mode: Some(0o1777),
+                uid: Some(0),
+                gid: Some(0),
+                ..SetAttr::default()
+            },
+        },
+        Op::SetXattr {
+            path: None,
+            name: OsString::from("trusted.root"),
+            value: Bytes::from_static(b"r"),
+            flags: 0,
+        },
+        Op::RemoveXattr {
+            path: None,
+            name: OsString::from("trusted.root"),
         },
         Op::FsyncDir { path: None },
         Op::FsyncDir {

@@ -103,7 +103,7 @@ pub fn op(rng: &mut StdRng) -> Op {
             flags: rng.random(),
         },
         14 => Op::SetAttr {
-            path: path(rng),
+            path: rng.random_bool(0.5).then(|| path(rng)),
             attr: SetAttr {
                 mode: rng.random_bool(0.5).then(|| rng.random()),
                 uid: rng.random_bool(0.5).then(|| rng.random()),
@@ -114,13 +114,13 @@ pub fn op(rng: &mut StdRng) -> Op {
             },
         },
         15 => Op::SetXattr {
-            path: path(rng),
+            path: rng.random_bool(0.5).then(|| path(rng)),
             name: name(rng, MAX_XATTR_NAME, false),
             value: bytes(rng, MAX_XATTR_VALUE),
             flags: rng.random(),
         },
         16 => Op::RemoveXattr {
-            path: path(rng),
+            path: rng.random_bool(0.5).then(|| path(rng)),
             name: name(rng, MAX_XATTR_NAME, false),
         },
         _ => Op::FsyncDir {

@@ -57,13 +57,13 @@ fn empty_and_maximal_sizes_round_trip() {
             data: big,
         },
         Op::SetXattr {
-            path: max_path.clone(),
+            path: Some(max_path.clone()),
             name: OsString::from("u".repeat(MAX_XATTR_NAME)),
             value: Bytes::from(vec![7; MAX_XATTR_VALUE]),
             flags: i32::MIN,
         },
         Op::SetXattr {
-            path: path("f"),
+            path: Some(path("f")),
             name: OsString::from("u"),
             value: Bytes::new(),
             flags: 0,
@@ -79,8 +79,22 @@ fn empty_and_maximal_sizes_round_trip() {
             flags: u32::MAX,
         },
         Op::SetAttr {
-            path: path("f"),
+            path: Some(path("f")),
             attr: SetAttr::default(),
+        },
+        Op::SetAttr {
+            path: None,
+            attr: SetAttr::default(),
+        },
+        Op::SetXattr {
+            path: None,
+            name: OsString::from("u".repeat(MAX_XATTR_NAME)),
+            value: Bytes::from(vec![7; MAX_XATTR_VALUE]),
+            flags: 0,
+        },
+        Op::RemoveXattr {
+            path: None,
+            name: OsString::from("u"),
         },
     ];
     for op in cases {
@@ -118,10 +132,12 @@ fn all_set_attr_combinations_round_trip() {
                 None
             },
         };
-        assert_round_trip(&request(Op::SetAttr {
-            path: path("d/f"),
-            attr,
-        }));
+        for path in [Some(path("d/f")), None] {
+            assert_round_trip(&request(Op::SetAttr {
+                path,
+                attr: attr.clone(),
+            }));
+        }
     }
 }
 
@@ -154,6 +170,27 @@ fn wire_format_is_stable() {
     assert_eq!(
         hex(&frame_of(&write)),
         "20000000a6eed0ce032a000000000000000307000000000000000010000000000000020000006869"
+    );
+    // The optional path of SetAttr/SetXattr/RemoveXattr/FsyncDir: 0 for the root, or 1 then
+    // the path (u32 length, bytes).
+    let root_chmod = request(Op::SetAttr {
+        path: None,
+        attr: SetAttr {
+            mode: Some(0o755),
+            ..SetAttr::default()
+        },
+    });
+    assert_eq!(
+        hex(&frame_of(&root_chmod)),
+        "10000000a41646c4032a000000000000000f0001ed010000"
+    );
+    let remove = request(Op::RemoveXattr {
+        path: Some(path("d")),
+        name: OsString::from("user.a"),
+    });
+    assert_eq!(
+        hex(&frame_of(&remove)),
+        "1a000000c6c02db4032a000000000000001101010000006406000000757365722e61"
     );
 }
 

@@ -56,23 +56,98 @@ pub struct Module {
     pub id: u16,
     pub mode: Mode,
     pub failover: bool,
+    /// Mirror only: a farm module rejects `defaultprim` and keeps [`DefaultPrim::Alone`].
     pub defaultprim: DefaultPrim,
     /// Local restarts allowed within `loop_interval` before a checker escalates to stopstart.
     pub maxloop: u32,
     pub loop_interval: Duration,
+    /// Mirror heartbeat. A farm module has no `<heart>` (its heartbeat is `<farm>`): this is
+    /// then the default heart, which nothing uses.
     pub heart: Heart,
+    /// Mirror VIPs (`where="one_side_alias"`). Always empty for a farm module, whose VIPs are
+    /// in [`Farm::vips`].
     pub vips: Vec<Vip>,
     pub errd: Errd,
     pub checks: Vec<Check>,
     pub splitbrain: Option<SplitBrain>,
+    /// Always `None` for a farm module (it replicates nothing).
     pub rfs: Option<Rfs>,
+    /// `Some` exactly when `mode` is [`Mode::Farm`].
+    pub farm: Option<Farm>,
     pub user: User,
     pub paths: ModulePaths,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Two nodes, one primary, data replicated.
     Mirror,
+    /// Two or more nodes all running the application behind a load-balanced VIP.
+    Farm,
+}
+
+/// A farm module's `<farm>` and the farm part of its `<vip>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Farm {
+    /// `<farm pulse>` (default 100 ms; bare numbers are milliseconds).
+    pub pulse: Duration,
+    /// `<farm mlost_count>` (default 20): pulses without a heartbeat before a member is lost.
+    pub mlost_count: u32,
+    /// `<farm slost_count>` (default 10): the same for a peer outside the installed view.
+    pub slost_count: u32,
+    /// `<farm><lan name/>`: heartbeat networks, lan names of cluster.xml (default: every lan,
+    /// in cluster.xml's order).
+    pub lans: Vec<String>,
+    /// Every `<virtual_interface type="vmac_invisible"><virtual_addr where="alias"/>`.
+    pub vips: Vec<FarmVip>,
+    /// `<loadbalancing_list><group>`s; empty when there is no `<vip>` (a cloud load balancer
+    /// in front), otherwise at least one.
+    pub groups: Vec<LbGroup>,
+}
+
+/// A farm VIP, configured on every node, answered through a virtual MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FarmVip {
+    pub addr: IpAddr,
+    /// `<virtual_interface virtual_mac>` if given; otherwise `5A:FE` and the VIP's four bytes
+    /// (the last four of an IPv6 address).
+    pub virtual_mac: [u8; 6],
+    /// `<interface name=...>` if given; otherwise the interface whose subnet holds `addr`.
+    pub interface: Option<String>,
+}
+
+/// `<group name><cluster><host name power/></cluster><rule .../></group>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbGroup {
+    pub name: String,
+    /// `(node, power)`: nodes of cluster.xml, each once; power is a relative weight, 0 = a
+    /// member that receives no traffic. Without `<cluster>`: every node with power 1.
+    pub hosts: Vec<(String, u32)>,
+    /// At least one; no two rules of the module share a port and protocol.
+    pub rules: Vec<LbRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LbRule {
+    /// `None`: every port (`port="*"` or no `port`).
+    pub port: Option<u16>,
+    pub proto: LbProto,
+    pub filter: LbFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbProto {
+    Tcp,
+    Udp,
+}
+
+/// What the load-balancing hash covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbFilter {
+    /// `on_addr`: the client address (session affinity).
+    OnAddr,
+    /// `on_port`: the client address and port.
+    OnPort,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

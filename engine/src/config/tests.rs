@@ -1,5 +1,6 @@
 //! Tests of `userconfig.xml` validation and of loading from disk, through the public API.
 
+mod farm;
 mod load;
 mod seed;
 mod userconfig;
@@ -72,6 +73,7 @@ fn defaults() -> Module {
         checks: Vec::new(),
         splitbrain: None,
         rfs: None,
+        farm: None,
         user: User {
             nicestoptimeout: Duration::from_secs(300),
             forcestoptimeout: Duration::from_secs(300),

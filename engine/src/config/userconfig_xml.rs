@@ -2,6 +2,7 @@
 
 mod check;
 mod errd;
+mod farm;
 mod heart;
 mod rfs;
 mod vip;
@@ -75,20 +76,35 @@ fn service_el(
             "loop_interval",
             "boot",
         ],
-        &["heart", "vip", "errd", "check", "rfs", "user", "failover"],
+        &[
+            "heart", "farm", "vip", "errd", "check", "rfs", "user", "failover",
+        ],
     )?;
     let mode_attr = doc.required(el, "mode", "mirror")?;
     let mode = doc.value(el, mode_attr, parse_mode)?;
     let nodes = cluster.node_names();
-    if nodes.len() != 2 {
+    let (fits, needs) = match mode {
+        Mode::Mirror => (nodes.len() == 2, "a mirror module needs exactly 2"),
+        Mode::Farm => (nodes.len() >= 2, "a farm module needs at least 2"),
+    };
+    if !fits {
         return Err(doc.attr_error(
             el,
             mode_attr,
             format!(
-                "a mirror module needs exactly 2 nodes in cluster.xml, which lists {} ({})",
+                "{needs} nodes in cluster.xml, which lists {} ({})",
                 nodes.len(),
                 nodes.join(", ")
             ),
+        ));
+    }
+    if mode == Mode::Farm {
+        farm_only(el, doc)?;
+    } else if let Some(f) = el.children_named("farm").next() {
+        return Err(doc.error(
+            f.pos,
+            "service: <farm> is for farm modules (use <heart> for a mirror module's heartbeat, \
+             or set mode=\"farm\")",
         ));
     }
     // Accepted for the model product's files to load; boot start is set with `hakit boot`.
@@ -131,10 +147,10 @@ fn service_el(
             None => heart::default(cluster),
         },
         // No `<vip>` is fine: cloud modules are reached through a load balancer that polls
-        // the health URL.
+        // the health URL. A farm's `<vip>` is read into `farm`.
         vips: match doc.at_most_one(el, "vip")? {
-            Some(v) => vip::parse(v, doc)?,
-            None => Vec::new(),
+            Some(v) if mode == Mode::Mirror => vip::parse(v, doc)?,
+            _ => Vec::new(),
         },
         errd: match doc.at_most_one(el, "errd")? {
             Some(e) => errd::parse(e, doc)?,
@@ -146,6 +162,10 @@ fn service_el(
             .at_most_one(el, "rfs")?
             .map(|r| rfs::parse(r, doc))
             .transpose()?,
+        farm: match mode {
+            Mode::Farm => Some(farm::parse(el, doc, cluster)?),
+            Mode::Mirror => None,
+        },
         user: match doc.at_most_one(el, "user")? {
             Some(u) => user(u, doc)?,
             None => User {
@@ -164,9 +184,35 @@ fn service_el(
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s {
         "mirror" => Ok(Mode::Mirror),
-        "farm" => Err("farm modules are not supported by this build yet".into()),
-        _ => Err(expected(&["mirror"])),
+        "farm" => Ok(Mode::Farm),
+        _ => Err(expected(&["mirror", "farm"])),
     }
+}
+
+/// Rejects what only a mirror module has: a farm has no primary, no `<heart>` (its heartbeat
+/// is `<farm>`) and replicates nothing.
+fn farm_only(el: &Element, doc: &Doc) -> Result<(), ConfigError> {
+    if let Some(a) = el.attr("defaultprim") {
+        return Err(doc.attr_error(el, a, "a farm module has no primary (remove defaultprim)"));
+    }
+    for (child, instead) in [
+        (
+            "heart",
+            "use <farm pulse mlost_count slost_count><lan name/></farm>",
+        ),
+        (
+            "rfs",
+            "a farm module replicates nothing; use a mirror module",
+        ),
+    ] {
+        if let Some(c) = el.children_named(child).next() {
+            return Err(doc.error(
+                c.pos,
+                format!("service: <{child}> is for mirror modules ({instead})"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn module_id(s: &str) -> Result<u16, String> {

@@ -9,7 +9,7 @@ pub mod module_task;
 pub mod record_store;
 pub mod steps;
 
-use crate::config::{Roots, load_all};
+use crate::config::{Mode, Roots, load_all};
 use crate::control::server::{self as control, ControlError};
 use crate::key::{ClusterKey, KeyError};
 use crate::mirror::fsm::Machine;
@@ -89,6 +89,14 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let me = identity::find_me(&config.cluster, opts.node.as_deref(), &local)?;
     let key = ClusterKey::load(&roots.key_file())?.heartbeat_key();
     for module in &config.modules {
+        if module.mode == Mode::Farm {
+            return Err(DaemonError::Unsupported {
+                module: module.name.clone(),
+                message: "farm modules are not run by this build yet (move the module's \
+                          folder out of the modules folder to run the others)"
+                    .to_string(),
+            });
+        }
         if module.rfs.is_some() {
             return Err(DaemonError::Unsupported {
                 module: module.name.clone(),

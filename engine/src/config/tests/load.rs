@@ -83,7 +83,7 @@ fn invalid_module_names() {
 #[test]
 fn every_module_error_is_returned() {
     let (_tmp, roots) = setup();
-    add_module(&roots, "a", "<safe>\n<service mode=\"farm\"/></safe>");
+    add_module(&roots, "a", "<safe>\n<service mode=\"light\"/></safe>");
     add_module(
         &roots,
         "b",

@@ -342,16 +342,11 @@ fn heartbeat_duplicates() {
 }
 
 #[test]
-fn mode_must_be_mirror() {
-    assert_eq!(
-        err("<safe><service mode=\"farm\"/></safe>"),
-        "/etc/hakit/modules/web/conf/userconfig.xml:1:16: service: attribute mode=\"farm\": \
-         farm modules are not supported by this build yet"
-    );
+fn mode_must_be_mirror_or_farm() {
     assert_eq!(
         err("<safe><service mode=\"light\"/></safe>"),
         "/etc/hakit/modules/web/conf/userconfig.xml:1:16: service: attribute mode=\"light\": \
-         expected mirror"
+         expected mirror or farm"
     );
     assert_eq!(
         err("<safe><service/></safe>"),
@@ -422,7 +417,7 @@ fn unknown_element() {
     assert_eq!(
         err(&service("  <notify/>")),
         "/etc/hakit/modules/web/conf/userconfig.xml:3:3: service: unknown element <notify> \
-         (allowed: heart, vip, errd, check, rfs, user, failover)"
+         (allowed: heart, farm, vip, errd, check, rfs, user, failover)"
     );
     assert_eq!(
         err("<safe>\n<module/></safe>"),

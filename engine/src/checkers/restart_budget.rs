@@ -47,6 +47,16 @@ impl RestartBudget {
         }
     }
 
+    /// Local restarts counted within the interval ending at `now`.
+    pub fn used(&self, now: Duration) -> u32 {
+        let recent = self
+            .restarts
+            .iter()
+            .filter(|t| now.saturating_sub(**t) < self.interval)
+            .count();
+        u32::try_from(recent).unwrap_or(u32::MAX)
+    }
+
     /// Forget past restarts (the module was stopped by the administrator, or moved).
     pub fn reset(&mut self) {
         self.restarts.clear();
@@ -75,6 +85,8 @@ mod tests {
         assert_eq!(b.request(s(30)), Verdict::Exhausted { restarts: 3 });
         // The first restart leaves the window at 60 s.
         assert_eq!(b.request(s(60)), Verdict::Restart { nth: 3 });
+        assert_eq!(b.used(s(60)), 3);
+        assert_eq!(b.used(s(200)), 0);
         b.reset();
         assert_eq!(b.request(s(61)), Verdict::Restart { nth: 1 });
     }

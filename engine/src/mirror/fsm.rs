@@ -306,9 +306,10 @@ impl Machine {
             },
             failing_checkers: self.failing.clone(),
             restarts_in_interval: format!(
-                "maxloop {} within {:?}",
+                "{} of maxloop {} within {}",
+                self.budget.used(now),
                 self.budget.maxloop(),
-                self.budget.interval()
+                humantime::format_duration(self.budget.interval())
             ),
             running_step: self
                 .plan

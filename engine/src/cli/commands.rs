@@ -4,7 +4,7 @@ use super::args::{Cli, ClusterVerb, ConfigVerb, OnOff, Verb};
 use super::state_view;
 use super::{EXIT_ERROR, EXIT_REFUSED};
 use anyhow::{Context, Result, bail};
-use hakit::config::{Roots, load_all, module_paths};
+use hakit::config::{Roots, is_valid_module_name, load_all, module_names, module_paths};
 use hakit::control::client::call;
 use hakit::control::protocol::{Request, Response};
 use hakit::daemon::{DaemonOptions, guardian};
@@ -111,8 +111,26 @@ fn state(
     Ok(0)
 }
 
+/// The log folder of a configured module: a typo (or `-m ../x`) must not read or create
+/// files elsewhere.
+fn module_log_dir(roots: &Roots, module: &str) -> Result<std::path::PathBuf> {
+    let known = module_names(roots).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !is_valid_module_name(module) || !known.iter().any(|m| m == module) {
+        bail!(
+            "no module named {module:?} in {} (modules: {})",
+            roots.modules_dir().display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    Ok(module_paths(roots, module).log_dir)
+}
+
 fn log(roots: &Roots, module: &str, lines: usize) -> Result<i32> {
-    let path = module_paths(roots, module).log_dir.join("module.log");
+    let path = module_log_dir(roots, module)?.join("module.log");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let all: Vec<&str> = text.lines().collect();
@@ -123,7 +141,7 @@ fn log(roots: &Roots, module: &str, lines: usize) -> Result<i32> {
 }
 
 fn print(roots: &Roots, module: &str, source: Source, message: &[String]) -> Result<i32> {
-    let dir = module_paths(roots, module).log_dir;
+    let dir = module_log_dir(roots, module)?;
     append_line(&dir, source, &message.join(" "))
         .with_context(|| format!("cannot write the module log in {}", dir.display()))?;
     Ok(0)

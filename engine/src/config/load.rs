@@ -155,13 +155,17 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))
 }
 
-/// Module names appear in paths, URLs and logs: 1 to 32 of `[A-Za-z0-9_-]`.
-fn check_module_name(name: &str) -> Result<(), String> {
-    let valid = (1..=32).contains(&name.len())
+/// Module names appear in paths, URLs and logs: 1 to 32 of `[A-Za-z0-9_-]`, which also rules
+/// out `..`, `/` and anything else that could leave a root once joined to it.
+pub fn is_valid_module_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if valid {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn check_module_name(name: &str) -> Result<(), String> {
+    if is_valid_module_name(name) {
         Ok(())
     } else {
         Err(bad_name_hint(&format!("\"{name}\"")))

@@ -18,8 +18,8 @@ mod xml;
 pub use duration::{DurationError, TimeUnit, parse_duration};
 pub use error::ConfigError;
 pub use load::{
-    Config, load_all, load_cluster, load_module, module_names, module_paths, parse_cluster,
-    parse_module, userconfig_file,
+    Config, is_valid_module_name, load_all, load_cluster, load_module, module_names, module_paths,
+    parse_cluster, parse_module, userconfig_file,
 };
 pub use model::*;
 pub use roots::Roots;

@@ -79,13 +79,3 @@ async fn no_store(mut response: Response) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
-
-/// Module names appear in paths: 1 to 32 of `[A-Za-z0-9_-]` (the rule the configuration
-/// loader enforces), which also rules out `..`, `/` and anything else that could leave the
-/// log root once joined to it.
-fn is_valid_module_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}

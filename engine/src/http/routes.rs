@@ -2,9 +2,10 @@
 //! that every answer, including a malformed request, is one of ours: JSON for the API, plain
 //! text for the health check.
 
+use super::AppState;
 use super::error::ApiError;
 use super::tail::{TailError, tail_file};
-use super::{AppState, is_valid_module_name};
+use crate::config::is_valid_module_name;
 use crate::daemon::board::ModuleView;
 use crate::mirror::role::Readiness;
 use axum::Json;

@@ -12,6 +12,24 @@ fn config() -> MirrorConfig {
 }
 
 /// Both nodes' states must never be "serving" together while `duration` passes.
+/// Each `(node, state)` must hold at every sample throughout `duration` (a state that must
+/// last, not just be there at the end).
+fn stays(pair: &MirrorPair, wanted: &[(usize, State)], duration: Duration) -> Result<()> {
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        for &(i, want) in wanted {
+            let now = pair.state(i)?;
+            ensure!(
+                now == want,
+                "{} left {want}: it is {now}",
+                pair.nodes[i].name()
+            );
+        }
+        sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 fn never_two_primaries(pair: &MirrorPair, duration: Duration) -> Result<()> {
     let end = Instant::now() + duration;
     while Instant::now() < end {
@@ -35,11 +53,13 @@ fn first_start_waits_for_prim_then_pairs_and_serves_on_the_vip() -> Result<()> {
         p.hakit(0, "start")?;
         p.hakit(1, "start")?;
         // Well past the heartbeat timeout: with no data history nobody serves on its own.
-        sleep(Duration::from_secs(3));
-        ensure!(
-            p.state(0)? == State::Wait && p.state(1)? == State::Wait,
-            "both must WAIT"
-        );
+        p.wait_state(0, State::Wait)?;
+        p.wait_state(1, State::Wait)?;
+        stays(
+            p,
+            &[(0, State::Wait), (1, State::Wait)],
+            Duration::from_secs(3),
+        )?;
         ensure!(
             p.module_log(0)?.contains("no node has data history yet"),
             "the log says why"
@@ -183,8 +203,7 @@ fn failover_off_makes_the_secondary_wait() -> Result<()> {
         p.start_pair()?;
         p.nodes[0].kill_daemon()?;
         p.wait_state(1, State::Wait)?;
-        sleep(Duration::from_secs(2));
-        ensure!(p.state(1)? == State::Wait, "node2 must stay in WAIT");
+        stays(p, &[(1, State::Wait)], Duration::from_secs(2))?;
         ensure!(
             p.module_log(1)?.contains("failover is off"),
             "the log says why"
@@ -303,11 +322,8 @@ fn heartbeats_with_a_foreign_key_are_dropped_and_counted() -> Result<()> {
         p.hakit(0, "prim")?;
         p.hakit(1, "second")?;
         p.wait_state(0, State::Alone)?;
-        sleep(Duration::from_secs(2));
-        ensure!(
-            p.state(1)? == State::Wait,
-            "node2 never pairs with an unauthenticated peer"
-        );
+        // node2 never pairs with an unauthenticated peer.
+        stays(p, &[(1, State::Wait)], Duration::from_secs(2))?;
         let verbose = p.nodes[1].hakit(&["state", "-m", p.module(), "-v"])?;
         let rejected = verbose
             .lines()

@@ -183,6 +183,7 @@ impl ModuleTask {
                 }
                 Action::Checkers(wanted) => self.set_checkers(wanted),
                 Action::ProbeWitnesses => self.probe_witnesses(),
+                Action::Replicate(_) | Action::ReleaseWrites => {}
             }
         }
     }

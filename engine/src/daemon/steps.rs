@@ -43,17 +43,7 @@ impl StepExecutor {
             Step::Run(script) => self.script(script).await,
             Step::AddVips => self.add_vips().await,
             Step::DelVips => self.del_vips().await,
-            Step::SyncData => match &self.module.rfs {
-                None => (
-                    true,
-                    "no replicated directories: nothing to synchronise".to_string(),
-                ),
-                Some(_) => (
-                    false,
-                    "replicated directories (<rfs>) are not supported by this build yet"
-                        .to_string(),
-                ),
-            },
+            Step::Data(_) | Step::AwaitCopy { .. } => (false, "TODO".to_string()),
         }
     }
 

@@ -24,6 +24,14 @@ pub struct Advert {
     /// As primary: the peer's `join_id` whose in-sync state it has durably recorded. A SECOND
     /// is Ready, and may take over, only once its current `join_id` is acknowledged.
     pub acked_join: u64,
+    /// As primary: the peer's `join_id` whose replication stream is up, its copy complete.
+    /// The SECOND records its data as consistent only then.
+    #[serde(default)]
+    pub copied_join: u64,
+    /// As primary: the peer's `join_id` whose stream broke. That SECOND misses writes: it is
+    /// not Ready and must not take over before copying again.
+    #[serde(default)]
+    pub broken_join: u64,
     /// The sender's clock when it sent this advert (milliseconds since its daemon started).
     pub sent_ms: u64,
     /// The latest `sent_ms` the sender received from the receiver, and the receiver's

@@ -1,8 +1,8 @@
 //! Administrator commands on the mirror state machine.
 
 use super::data::LastRole;
-use super::fsm::{Action, Command, Machine, stop_serving_steps};
-use super::plan::{Script, Step};
+use super::fsm::{Action, Command, Machine};
+use super::plan::{DataMode, Script, Step};
 use super::role::{Readiness, Role};
 use std::time::Duration;
 
@@ -133,11 +133,7 @@ impl Machine {
                 }
                 let record = self.alone_record();
                 let reason = format!("{how}; new data generation {}", record.data.generation);
-                steps.extend([
-                    Step::Persist(record),
-                    Step::AddVips,
-                    Step::Run(Script::StartPrim),
-                ]);
+                steps.extend(self.start_serving_steps(record));
                 self.begin(Role::Alone, Role::Alone, steps, reason, now, out);
                 Ok(format!("starting as primary ({how})"))
             }
@@ -261,9 +257,13 @@ impl Machine {
                 if peer_ready_second && self.failover {
                     record.data.last_role = LastRole::HandedOver;
                 }
-                stop_serving_steps()
+                self.stop_serving_steps()
             }
-            Role::Second => vec![Step::Run(Script::StopSecond)],
+            Role::Second => {
+                let mut steps = vec![Step::Run(Script::StopSecond)];
+                steps.extend(self.data_step(DataMode::Off));
+                steps
+            }
             Role::Wait | Role::Stop => vec![],
         };
         steps.push(Step::Run(Script::Poststop));

@@ -2,7 +2,7 @@
 
 use super::arbitrate::{Candidate, pick_primary};
 use super::data::{LastRole, Relation};
-use super::fsm::{Action, Machine, stop_serving_steps};
+use super::fsm::{Action, Machine};
 use super::plan::Step;
 use super::role::{Readiness, Role};
 use crate::config::CheckAction;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 impl Machine {
     pub(super) fn decide(&mut self, now: Duration, out: &mut Vec<Action>) {
-        if self.plan.is_some() {
+        if self.plan.is_some() && !self.watch_copy(now, out) {
             return self.preempt_if_isolated(now, out);
         }
         if self.demote_on_evidence(now, out) {
@@ -53,8 +53,9 @@ impl Machine {
             self.reason = reason;
             self.role_after_plan = Role::Wait;
             self.ack_after_plan = None;
+            let steps = self.stop_serving_steps();
             if let Some(plan) = self.plan.as_mut() {
-                plan.steps = stop_serving_steps().into();
+                plan.steps = steps.into();
             }
         }
     }
@@ -141,6 +142,14 @@ impl Machine {
                 if self.join_only {
                     return self.note(
                         "started with `second`: waiting for a primary".to_string(),
+                        out,
+                    );
+                }
+                // Decide together only with a peer that hears us: one that does not may be
+                // about to start alone on the belief that we are gone.
+                if !self.peer_hears_me(now) {
+                    return self.note(
+                        format!("{peer_name} is heard but has not heard me yet: waiting"),
                         out,
                     );
                 }

@@ -3,7 +3,7 @@
 use super::advert::Advert;
 use super::data::{LastRole, Relation};
 use super::fsm::{Action, Machine, splitmix64};
-use super::plan::{Script, Step};
+use super::plan::{DataMode, Script, Step};
 use super::role::Role;
 use super::witness::WitnessProbe;
 use std::time::Duration;
@@ -70,6 +70,15 @@ impl Machine {
             }
             return;
         }
+        let broken = self.stream_to_me_broke(&p);
+        if broken && self.second_ready {
+            self.second_ready = false;
+            let reason = format!(
+                "{peer}'s replication stream to me broke: my copy misses writes, not Ready"
+            );
+            out.push(Action::Log(format!("SECOND: {reason}")));
+            self.reason = reason;
+        }
         if p.role.is_serving() {
             if p.data.generation != self.record.data.generation || !self.record.data.consistent {
                 let reason = format!(
@@ -82,6 +91,7 @@ impl Machine {
             // Ready only once the primary has recorded that we are in sync: from then on it
             // knows that we may take over, and never restarts alone on its own.
             if !self.second_ready
+                && !broken
                 && p.acked_join == self.join_id
                 && p.data.synced == self.record.data.generation
                 && p.data.last_role == LastRole::Prim
@@ -124,12 +134,8 @@ impl Machine {
     pub(super) fn take_over(&mut self, now: Duration, reason: String, out: &mut Vec<Action>) {
         let record = self.alone_record();
         let reason = format!("{reason}; new data generation {}", record.data.generation);
-        let steps = vec![
-            Step::Run(Script::StopSecond),
-            Step::Persist(record),
-            Step::AddVips,
-            Step::Run(Script::StartPrim),
-        ];
+        let mut steps = vec![Step::Run(Script::StopSecond)];
+        steps.extend(self.start_serving_steps(record));
         self.begin(Role::Alone, Role::Alone, steps, reason, now, out);
     }
 
@@ -150,7 +156,8 @@ impl Machine {
         };
         self.join_only = false;
         self.new_join_id();
-        let mut steps = vec![Step::Run(Script::StartSecond)];
+        let mut steps: Vec<Step> = self.data_step(DataMode::Receive).into_iter().collect();
+        steps.push(Step::Run(Script::StartSecond));
         steps.extend(self.sync_steps(&p));
         self.begin(
             Role::Second,
@@ -179,7 +186,7 @@ impl Machine {
         self.join_id = splitmix64(self.incarnation ^ self.generations_made.rotate_left(17)) | 1;
     }
 
-    /// Mark the copy incomplete, bring it to the primary's generation, mark it complete.
+    /// Mark the copy incomplete, wait for the primary's copy, mark it complete.
     pub(super) fn sync_steps(&self, p: &Advert) -> Vec<Step> {
         let mut during = self.with_last_role(LastRole::Second);
         during.started = true;
@@ -187,10 +194,15 @@ impl Machine {
         after.data.generation = p.data.generation;
         after.data.synced = p.data.generation;
         after.data.consistent = true;
-        if self.record.data.generation == p.data.generation && self.record.data.consistent {
+        if !self.cfg.has_data {
             return vec![Step::Persist(after)];
         }
+        // With data, every join waits for the primary's copy, even at the same generation:
+        // the primary may have written while no stream was up.
         during.data.consistent = false;
-        vec![Step::Persist(during), Step::SyncData, Step::Persist(after)]
+        let copy = Step::AwaitCopy {
+            generation: p.data.generation,
+        };
+        vec![Step::Persist(during), copy, Step::Persist(after)]
     }
 }

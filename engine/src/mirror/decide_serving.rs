@@ -3,8 +3,8 @@
 use super::advert::Advert;
 use super::arbitrate::keeps_serving;
 use super::data::LastRole;
-use super::fsm::{Action, Machine, stop_serving_steps};
-use super::plan::{Script, Step};
+use super::fsm::{Action, Machine};
+use super::plan::{DataMode, Script, Step};
 use super::role::{Readiness, Role};
 use crate::config::DefaultPrim;
 use std::time::Duration;
@@ -27,10 +27,16 @@ impl Machine {
         if self.reannounce_vips(now, out) {
             return;
         }
+        // A SECOND last heard may be taking over (e.g. ALONE because the replication stream
+        // broke, then the peer went silent): the witness decides as for a PRIM.
+        let second_may_take_over = self.peer.is_some_and(|p| p.role == Role::Second);
+        if second_may_take_over && self.step_down_if_isolated(now, out).is_none() {
+            return;
+        }
         let Some(p) = self.live_peer() else {
             return;
         };
-        if p.role == Role::Second && !p.yielding {
+        if p.role == Role::Second && !p.yielding && p.join_id != self.replication.failed_join {
             let reason = format!("{} is SECOND: replicating to it", self.cfg.peer);
             out.push(Action::Log(format!("ALONE -> PRIM: {reason}")));
             self.reason = reason;
@@ -45,26 +51,9 @@ impl Machine {
             return;
         }
         let peer = self.cfg.peer.clone();
-        let mut witness_said = "no split-brain checker configured".to_string();
-        if let Some(after) = self.isolation_suspected_since(now) {
-            match self.witness_verdict(now, after, out) {
-                None => return,
-                Some((true, why)) => witness_said = why,
-                Some((false, why)) => {
-                    self.isolated = true;
-                    let reason = format!(
-                        "{peer} {} and {why}: this node may be the isolated one, stopping the \
-                         application to avoid two primaries",
-                        if self.liveness.peer_up() {
-                            "confirms none of my recent heartbeats"
-                        } else {
-                            "lost"
-                        }
-                    );
-                    return self.serving_to_wait(reason, now, out);
-                }
-            }
-        }
+        let Some(witness_said) = self.step_down_if_isolated(now, out) else {
+            return;
+        };
         let Some(p) = self.live_peer() else {
             return self.prim_to_alone(format!("{peer} lost; {witness_said}"), now, out);
         };
@@ -75,7 +64,24 @@ impl Machine {
             let reason = format!("{peer} is {} (no longer SECOND)", p.role);
             return self.prim_to_alone(reason, now, out);
         }
+        if self.cfg.has_data && p.join_id == self.replication.failed_join {
+            // Whatever the application writes from now on is missing on the peer: a new
+            // generation records it, and the peer copies again when it sees it. The peer may
+            // still take over before it hears of the break, so the record keeps saying PRIM
+            // (a restart without the peer then waits instead of serving alone).
+            let mut record = self.alone_record();
+            record.data.last_role = LastRole::Prim;
+            let reason = format!(
+                "the replication stream to {peer} broke: new data generation {}",
+                record.data.generation
+            );
+            let steps = vec![Step::Persist(record)];
+            return self.begin(Role::Alone, Role::Alone, steps, reason, now, out);
+        }
         let in_sync = p.data.generation == self.record.data.generation && p.data.consistent;
+        if self.cfg.has_data && self.copied_join != p.join_id {
+            return; // acknowledged only once the copy is complete and the stream up
+        }
         if !in_sync {
             return;
         }
@@ -121,8 +127,11 @@ impl Machine {
         };
         if let Some(why) = why {
             self.swap_request = false;
-            let mut steps = stop_serving_steps();
+            // The application and the virtual IPs go; the data stays mounted, read-only, to
+            // receive the new primary's stream.
+            let mut steps = vec![Step::Run(Script::StopPrim), Step::DelVips];
             steps.push(Step::Persist(self.with_last_role(LastRole::HandedOver)));
+            steps.extend(self.data_step(DataMode::Receive));
             self.begin(
                 Role::Prim,
                 Role::Second,
@@ -135,9 +144,36 @@ impl Machine {
         }
     }
 
+    /// When the peer is lost or confirms none of our heartbeats, serve on only if a witness
+    /// answers. `Some(what the witness said)` to go on deciding; `None` while the probe runs
+    /// or once this node stepped down.
+    fn step_down_if_isolated(&mut self, now: Duration, out: &mut Vec<Action>) -> Option<String> {
+        let Some(after) = self.isolation_suspected_since(now) else {
+            return Some("no split-brain checker configured".to_string());
+        };
+        match self.witness_verdict(now, after, out)? {
+            (true, why) => Some(why),
+            (false, why) => {
+                self.isolated = true;
+                let reason = format!(
+                    "{} {} and {why}: this node may be the isolated one, stopping the \
+                     application to avoid two primaries",
+                    self.cfg.peer,
+                    if self.liveness.peer_up() {
+                        "confirms none of my recent heartbeats"
+                    } else {
+                        "lost"
+                    }
+                );
+                self.serving_to_wait(reason, now, out);
+                None
+            }
+        }
+    }
+
     /// PRIM -> ALONE: the peer can no longer take over; a new generation records that it
     /// misses what comes next.
-    fn prim_to_alone(&mut self, why: String, now: Duration, out: &mut Vec<Action>) {
+    pub(super) fn prim_to_alone(&mut self, why: String, now: Duration, out: &mut Vec<Action>) {
         let record = self.alone_record();
         let reason = format!("{why}: new data generation {}", record.data.generation);
         self.begin(
@@ -190,11 +226,7 @@ impl Machine {
     pub(super) fn become_alone(&mut self, now: Duration, reason: String, out: &mut Vec<Action>) {
         let record = self.alone_record();
         let reason = format!("{reason}; new data generation {}", record.data.generation);
-        let steps = vec![
-            Step::Persist(record),
-            Step::AddVips,
-            Step::Run(Script::StartPrim),
-        ];
+        let steps = self.start_serving_steps(record);
         self.begin(Role::Alone, Role::Alone, steps, reason, now, out);
     }
 }

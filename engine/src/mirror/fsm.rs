@@ -7,7 +7,8 @@
 
 use super::advert::Advert;
 use super::data::{DataRecord, LastRole, Relation};
-use super::plan::{NodeRecord, Plan, Script, Step};
+use super::plan::{DataMode, NodeRecord, Plan, Script, Step};
+use super::replication::{ReplicaTarget, Replication, ReplicationEvent};
 use super::role::{Readiness, Role};
 use super::witness::WitnessProbe;
 use crate::checkers::restart_budget::RestartBudget;
@@ -32,6 +33,8 @@ pub struct MachineConfig {
     /// How long a witness probe may take, when a split-brain checker is configured.
     pub witness_timeout: Option<Duration>,
     pub checkers: Vec<CheckerSpec>,
+    /// The module replicates directories (`<rfs>`).
+    pub has_data: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,8 @@ pub enum Input {
     },
     /// Result of the witness probe the machine asked for.
     Witness { reachable: bool, detail: String },
+    /// News of the stream to the peer asked for by `Action::Replicate`.
+    Replication(ReplicationEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +74,10 @@ pub enum Action {
     Checkers(BTreeSet<String>),
     /// Ping the split-brain witnesses and report `Input::Witness`.
     ProbeWitnesses,
+    /// Keep exactly this stream to the peer (`None`: none), reporting `Input::Replication`.
+    Replicate(Option<ReplicaTarget>),
+    /// Let the writes held since the stream broke return to the application.
+    ReleaseWrites,
 }
 
 /// Administrator commands (the CLI's verbs).
@@ -105,6 +114,10 @@ pub struct Status {
     pub failing_checkers: BTreeMap<String, String>,
     pub restarts_in_interval: String,
     pub running_step: Option<String>,
+    pub data_mode: DataMode,
+    /// As primary: the stream kept to the peer, and whether it is up (copy done).
+    pub replicating_to: Option<ReplicaTarget>,
+    pub replication_up: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -165,6 +178,10 @@ pub struct Machine {
     pub(super) reason: String,
     pub(super) active_checkers: BTreeSet<String>,
     pub(super) generations_made: u64,
+    pub(super) data_mode: DataMode,
+    pub(super) replication: Replication,
+    /// As primary: the peer's join attempt whose stream is up, copy included.
+    pub(super) copied_join: u64,
 }
 
 impl Machine {
@@ -213,6 +230,9 @@ impl Machine {
             reason: "stopped".to_string(),
             active_checkers: BTreeSet::new(),
             generations_made: 0,
+            data_mode: DataMode::Off,
+            replication: Replication::default(),
+            copied_join: 0,
         };
         let mut out = vec![Action::Log(format!(
             "daemon started; data generation {} (last in sync with {}: {}), last role {:?}{}",
@@ -281,6 +301,8 @@ impl Machine {
             join_only: self.join_only,
             join_id: self.join_id,
             acked_join: self.acked_join,
+            copied_join: self.copied_join,
+            broken_join: self.replication.failed_join,
             sent_ms: now.as_millis() as u64,
             echo_ms: self.peer_sent_ms,
             echo_incarnation: self.peer.map_or(0, |p| p.incarnation),
@@ -316,6 +338,12 @@ impl Machine {
                 .as_ref()
                 .and_then(|p| p.running.as_ref())
                 .map(|s| format!("{s:?}")),
+            data_mode: self.data_mode,
+            replicating_to: self.replication.target,
+            replication_up: self
+                .replication
+                .target
+                .is_some_and(|t| t.join_id == self.copied_join),
         }
     }
 
@@ -348,9 +376,12 @@ impl Machine {
                     };
                 }
             }
+            Input::Replication(event) => self.on_replication(now, event, &mut out),
         }
         self.decide(now, &mut out);
         self.sync_checkers(&mut out);
+        self.sync_replication(&mut out);
+        self.release_writes(now, &mut out);
         out
     }
 
@@ -465,6 +496,12 @@ impl Machine {
             )));
             return;
         };
+        if let Step::Data(mode) = step
+            && (ok || mode == DataMode::Off)
+        {
+            // A failed unmount still ends replication: the driver detached what it could.
+            self.data_mode = mode;
+        }
         if ok {
             if let Step::Persist(record) = &step {
                 // Advertised only once durable: the peer decides on what we advertise.
@@ -521,7 +558,14 @@ impl Machine {
         };
         if let Some(step) = plan.steps.pop_front() {
             plan.running = Some(step.clone());
-            out.push(Action::Step(step));
+            if let Step::AwaitCopy { generation } = step {
+                out.push(Action::Log(format!(
+                    "waiting for {} to copy its data generation {generation} here",
+                    self.cfg.peer
+                )));
+            } else {
+                out.push(Action::Step(step));
+            }
             return;
         }
         self.plan = None;
@@ -559,32 +603,28 @@ impl Machine {
         self.held = Some(failure.clone());
         // Undo what may already serve; the application has not been started by this plan
         // (steps that abort come before the start scripts).
-        let steps = match self.role_after_plan {
+        let mut steps = match self.role_after_plan {
             Role::Alone | Role::Prim => vec![Step::DelVips],
             Role::Second => vec![Step::Run(Script::StopSecond)],
             _ => vec![],
         };
+        steps.extend(self.data_step(DataMode::Off));
         let reason = format!("{failure}; waiting for the administrator (fix, then stop/start)");
         self.begin(self.role, Role::Wait, steps, reason, now, out);
     }
 
     /// SECOND -> WAIT: stop_second, then wait.
     pub(super) fn second_to_wait(&mut self, reason: String, now: Duration, out: &mut Vec<Action>) {
-        let steps = vec![Step::Run(Script::StopSecond)];
+        let mut steps = vec![Step::Run(Script::StopSecond)];
+        steps.extend(self.data_step(DataMode::Off));
         self.begin(Role::Second, Role::Wait, steps, reason, now, out);
     }
 
     /// PRIM/ALONE -> WAIT: the application is stopped and the VIPs removed; the serving role
     /// is still advertised until then, so that the peer does not take over too early.
     pub(super) fn serving_to_wait(&mut self, reason: String, now: Duration, out: &mut Vec<Action>) {
-        self.begin(
-            self.role,
-            Role::Wait,
-            stop_serving_steps(),
-            reason,
-            now,
-            out,
-        );
+        let steps = self.stop_serving_steps();
+        self.begin(self.role, Role::Wait, steps, reason, now, out);
     }
 
     pub(super) fn set_role(&mut self, role: Role, now: Duration) {
@@ -658,10 +698,29 @@ impl Machine {
     pub(super) fn live_peer(&self) -> Option<Advert> {
         self.peer.filter(|_| self.liveness.peer_up())
     }
-}
 
-pub(super) fn stop_serving_steps() -> Vec<Step> {
-    vec![Step::Run(Script::StopPrim), Step::DelVips]
+    // ----- step lists -----------------------------------------------------------------
+
+    /// The step that puts the replicated directories in `mode`, for modules that have some.
+    pub(super) fn data_step(&self, mode: DataMode) -> Option<Step> {
+        self.cfg.has_data.then_some(Step::Data(mode))
+    }
+
+    /// Start serving: record the new state, mount the data, take the virtual IPs, start the
+    /// application — in that order, so that the application never runs on unmounted data.
+    pub(super) fn start_serving_steps(&self, record: NodeRecord) -> Vec<Step> {
+        let mut steps = vec![Step::Persist(record)];
+        steps.extend(self.data_step(DataMode::Serve));
+        steps.extend([Step::AddVips, Step::Run(Script::StartPrim)]);
+        steps
+    }
+
+    /// Stop serving: the application first, then the virtual IPs, then the data.
+    pub(super) fn stop_serving_steps(&self) -> Vec<Step> {
+        let mut steps = vec![Step::Run(Script::StopPrim), Step::DelVips];
+        steps.extend(self.data_step(DataMode::Off));
+        steps
+    }
 }
 
 /// "add virtual IPs: 10.0.0.10/24 on eth0"; a detail that already names the step (script
@@ -681,7 +740,12 @@ pub(super) fn step_name(step: &Step) -> String {
         Step::Run(s) => s.file_name().to_string(),
         Step::AddVips => "add virtual IPs".to_string(),
         Step::DelVips => "remove virtual IPs".to_string(),
-        Step::SyncData => "data synchronisation".to_string(),
+        Step::Data(DataMode::Serve) => "mount the replicated directories".to_string(),
+        Step::Data(DataMode::Receive) => {
+            "mount the replicated directories read-only and receive".to_string()
+        }
+        Step::Data(DataMode::Off) => "unmount the replicated directories".to_string(),
+        Step::AwaitCopy { .. } => "copy from the primary".to_string(),
     }
 }
 

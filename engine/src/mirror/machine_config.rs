@@ -51,5 +51,6 @@ pub fn machine_config(module: &Module, me: &str, peer: &str) -> MachineConfig {
             .as_ref()
             .map(|_| witness_timeout(module.heart.timeout)),
         checkers,
+        has_data: module.rfs.is_some(),
     }
 }

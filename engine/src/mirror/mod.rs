@@ -15,5 +15,6 @@ mod decide_serving;
 pub mod fsm;
 pub mod machine_config;
 pub mod plan;
+pub mod replication;
 pub mod role;
 mod witness;

@@ -1,6 +1,6 @@
 //! Steps the driver carries out one at a time, in order, reporting each back as done.
 
-use super::data::DataRecord;
+use super::data::{DataRecord, Generation};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -51,15 +51,42 @@ pub enum Step {
     /// Add every virtual IP and send gratuitous ARPs where configured.
     AddVips,
     DelVips,
-    /// Bring this node's data up to the primary's (nothing to do without replicated dirs).
-    SyncData,
+    /// Put the replicated directories in this mode (only for modules with `<rfs>`).
+    Data(DataMode),
+    /// As SECOND: wait until the primary, at this data generation, has copied its data here.
+    /// The state machine completes it itself from the primary's heartbeats; it is never
+    /// handed to the driver.
+    AwaitCopy {
+        generation: Generation,
+    },
 }
 
 impl Step {
     /// Whether a failure of this step must abort the rest of the plan.
     pub fn failure_aborts(&self) -> bool {
-        matches!(self, Step::Persist(_) | Step::AddVips | Step::SyncData)
+        matches!(
+            self,
+            Step::Persist(_)
+                | Step::AddVips
+                | Step::Data(DataMode::Serve | DataMode::Receive)
+                | Step::AwaitCopy { .. }
+        )
     }
+}
+
+/// What the replicated directories are on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataMode {
+    /// Not mounted: the directories are plain folders.
+    #[default]
+    Off,
+    /// Mounted read-write for the application; every change goes to the peer when one
+    /// replicates (PRIM, ALONE).
+    Serve,
+    /// Mounted read-only for applications while the primary's changes are applied underneath
+    /// (SECOND).
+    Receive,
 }
 
 /// A sequence of steps leading to a role.

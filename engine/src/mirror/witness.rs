@@ -32,6 +32,12 @@ impl Machine {
         (peer_may_take_over && now >= unconfirmed_since).then_some(unconfirmed_since)
     }
 
+    /// The peer confirmed one of our heartbeats recent enough that it is not counting us
+    /// lost.
+    pub(super) fn peer_hears_me(&self, now: Duration) -> bool {
+        self.lease_base > Duration::ZERO && now < self.lease_base + self.cfg.timeout
+    }
+
     /// The verdict of a witness probe started at or after `after`, asking for one if needed;
     /// `None` while it runs. Without a split-brain checker the answer is always yes.
     pub(super) fn witness_verdict(

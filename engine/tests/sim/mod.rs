@@ -6,7 +6,8 @@
 
 use hakit::config::{CheckAction, CheckClass, DefaultPrim};
 use hakit::mirror::fsm::{Action, CheckerSpec, Command, Input, Machine, MachineConfig};
-use hakit::mirror::plan::{NodeRecord, Script, Step};
+use hakit::mirror::plan::{DataMode, NodeRecord, Script, Step};
+use hakit::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use hakit::mirror::role::Role;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,6 +28,8 @@ pub struct Options {
     pub loss: f64,
     /// Upper bound of a script's run time.
     pub script_time: Duration,
+    /// The module replicates directories: the serving application writes every tick.
+    pub has_data: bool,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             checkers: vec![],
             loss: 0.0,
             script_time: Duration::from_millis(50),
+            has_data: false,
         }
     }
 }
@@ -67,6 +71,25 @@ pub struct Node {
     pub log: Vec<String>,
     pub scripts_run: Vec<Script>,
     pub active_checkers: Vec<String>,
+    /// What the replicated directories are (survives nothing: a crash unmounts).
+    pub data_mode: DataMode,
+    /// The replicated data, as the number of the last write it holds (survives a crash).
+    pub data: u64,
+    /// The last write whose call returned to the application.
+    pub acknowledged: u64,
+    /// The stream to the peer the machine asked for, and when it can be up.
+    pub link: Option<SimLink>,
+    /// The stream broke: the application's writes wait until the machine releases them.
+    pub writes_held: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SimLink {
+    pub target: ReplicaTarget,
+    /// Connected, copying until this time (writes are held meanwhile).
+    pub copying_until: Option<Duration>,
+    pub up: bool,
+    pub next_try: Duration,
 }
 
 pub struct World {
@@ -95,6 +118,7 @@ impl World {
                     loop_interval: Duration::from_secs(3600),
                     witness_timeout: opts.witness.then_some(WITNESS_TIMEOUT),
                     checkers: opts.checkers.clone(),
+                    has_data: opts.has_data,
                 };
                 Node {
                     name: names[i].to_string(),
@@ -111,6 +135,11 @@ impl World {
                     log: vec![],
                     scripts_run: vec![],
                     active_checkers: vec![],
+                    data_mode: DataMode::Off,
+                    data: 0,
+                    acknowledged: 0,
+                    link: None,
+                    writes_held: false,
                 }
             })
             .collect();
@@ -137,6 +166,9 @@ impl World {
         // A crashed node's processes and addresses are gone with it.
         node.vip = false;
         node.app = false;
+        node.data_mode = DataMode::Off;
+        node.link = None;
+        node.writes_held = false;
         let (m, actions) = Machine::new(node.cfg.clone(), node.disk, incarnation, self.now);
         node.machine = Some(m);
         self.apply(i, actions);
@@ -149,6 +181,8 @@ impl World {
         node.step = None;
         node.vip = false;
         node.app = false;
+        node.data_mode = DataMode::Off;
+        node.link = None;
         node.log.push(format!("{:>6} ms CRASH", now.as_millis()));
     }
 
@@ -212,11 +246,25 @@ impl World {
                     .push(format!("{:>6} ms {line}", now.as_millis())),
                 Action::Checkers(set) => self.nodes[i].active_checkers = set.into_iter().collect(),
                 Action::ProbeWitnesses => self.nodes[i].witness_probe = Some(now),
+                Action::ReleaseWrites => {
+                    let node = &mut self.nodes[i];
+                    node.writes_held = false;
+                    node.acknowledged = node.data;
+                }
+                Action::Replicate(target) => {
+                    self.nodes[i].link = target.map(|target| SimLink {
+                        target,
+                        copying_until: None,
+                        up: false,
+                        next_try: now,
+                    })
+                }
             }
         }
     }
 
-    fn feed(&mut self, i: usize, input: Input) {
+    /// Hand node `i`'s machine an input, as its driver would.
+    pub fn feed(&mut self, i: usize, input: Input) {
         let now = self.now;
         if let Some(m) = self.nodes[i].machine.as_mut() {
             let actions = m.handle(now, input);
@@ -278,7 +326,8 @@ impl World {
                             _ => {}
                         }
                     }
-                    Step::SyncData => {}
+                    Step::Data(mode) => node.data_mode = *mode,
+                    Step::AwaitCopy { .. } => panic!("AwaitCopy must never reach the driver"),
                 }
                 self.feed(
                     i,
@@ -311,9 +360,98 @@ impl World {
                 }
             }
         }
+        self.replicate();
         for i in 0..2 {
             self.feed(i, Input::Tick);
         }
+    }
+
+    /// Whether node `i` can reach its peer's receiver.
+    pub fn peer_receives(&self, i: usize) -> bool {
+        let peer = &self.nodes[1 - i];
+        self.nodes[i].connected
+            && peer.connected
+            && peer.machine.is_some()
+            && peer.data_mode == DataMode::Receive
+    }
+
+    /// Streams come up (after a copy that takes time) when the peer receives, and break when
+    /// a write cannot reach it; the serving application writes once per tick.
+    fn replicate(&mut self) {
+        let now = self.now;
+        for i in 0..2 {
+            let Some(link) = self.nodes[i].link else {
+                continue;
+            };
+            match link.copying_until {
+                None if now >= link.next_try => {
+                    let next_try = now + Duration::from_millis(100);
+                    let copying_until = self
+                        .peer_receives(i)
+                        .then(|| now + Duration::from_millis(self.rng.random_range(20..300)));
+                    // The real driver retries connecting until the target changes.
+                    self.nodes[i].link = Some(SimLink {
+                        copying_until,
+                        next_try,
+                        ..link
+                    });
+                }
+                Some(until) if !link.up && now >= until => {
+                    if !self.peer_receives(i) {
+                        self.break_link(i, "the copy could not reach the peer");
+                        continue;
+                    }
+                    self.nodes[1 - i].data = self.nodes[i].data;
+                    self.nodes[i].link = Some(SimLink { up: true, ..link });
+                    let join_id = link.target.join_id;
+                    self.feed(
+                        i,
+                        Input::Replication(ReplicationEvent::Up {
+                            join_id,
+                            detail: "copied".to_string(),
+                        }),
+                    );
+                }
+                _ => {}
+            }
+        }
+        for i in 0..2 {
+            let node = &self.nodes[i];
+            if !(node.app && node.data_mode == DataMode::Serve) || node.writes_held {
+                continue;
+            }
+            let link = node.link;
+            let copying = link.is_some_and(|l| l.copying_until.is_some() && !l.up);
+            if copying {
+                continue; // writes are frozen during a full copy
+            }
+            self.nodes[i].data += 1;
+            if link.is_some_and(|l| l.up) {
+                if self.peer_receives(i) {
+                    self.nodes[1 - i].data = self.nodes[i].data;
+                } else {
+                    // The write waits for its verdict, which holds it.
+                    self.break_link(i, "no ack within sendtimeout");
+                    continue;
+                }
+            }
+            self.nodes[i].acknowledged = self.nodes[i].data;
+        }
+    }
+
+    /// Node `i`'s stream to its peer breaks (e.g. a send timed out).
+    pub fn break_link(&mut self, i: usize, reason: &str) {
+        let Some(link) = self.nodes[i].link.take() else {
+            return;
+        };
+        self.nodes[i].writes_held = true;
+        self.feed(
+            i,
+            Input::Replication(ReplicationEvent::Broken {
+                join_id: link.target.join_id,
+                reason: reason.to_string(),
+            }),
+        );
     }
 
     pub fn run_for(&mut self, d: Duration) {

@@ -13,8 +13,10 @@ mod handles;
 mod inodes;
 pub mod mount;
 pub mod replicate;
+pub mod switch;
 mod sys;
 
 pub use error::{FsError, OverlayError};
 pub use mount::{FUSE_SUPER_MAGIC, MountedOverlay, OverlayOptions, mount_in_place};
 pub use replicate::{LocalOutcome, NoReplication, Pending, Recorder, ReplicationError, Replicator};
+pub use switch::{Frozen, SwitchReplicator};

@@ -1,0 +1,220 @@
+//! [`SwitchReplicator`]: the replicator a mounted overlay keeps for its whole life, whose
+//! destination the engine changes as the peer comes and goes, and which can *freeze* writes
+//! while a full copy reads a consistent tree.
+
+use super::replicate::{NoReplication, Pending, Replicator};
+use crate::protocol::op::Op;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Forwards every operation to the current destination (at first [`NoReplication`]).
+#[derive(Clone)]
+pub struct SwitchReplicator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+struct State {
+    target: Arc<dyn Replicator>,
+    frozen: bool,
+    /// Operations sent whose verdict has not been collected yet (hence perhaps not applied
+    /// locally yet either: the overlay applies between `send` and the verdict).
+    in_flight: usize,
+}
+
+impl Default for SwitchReplicator {
+    fn default() -> Self {
+        SwitchReplicator::new()
+    }
+}
+
+impl std::fmt::Debug for SwitchReplicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.inner.lock();
+        f.debug_struct("SwitchReplicator")
+            .field("frozen", &state.frozen)
+            .field("in_flight", &state.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state valid: a panicking holder cannot corrupt it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SwitchReplicator {
+    pub fn new() -> SwitchReplicator {
+        SwitchReplicator {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    target: Arc::new(NoReplication),
+                    frozen: false,
+                    in_flight: 0,
+                }),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Operations sent from now on go to `target`; those already sent keep their verdicts.
+    pub fn set(&self, target: Arc<dyn Replicator>) {
+        self.inner.lock().target = target;
+    }
+
+    /// Stop new operations (their callers wait) and wait until every operation already sent
+    /// has been applied locally and judged, so that the tree underneath is still until the
+    /// returned guard is dropped.
+    pub fn freeze(&self) -> Frozen<'_> {
+        let mut state = self.inner.lock();
+        while state.frozen {
+            state = self
+                .inner
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.frozen = true;
+        while state.in_flight > 0 {
+            state = self
+                .inner
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        Frozen { switch: self }
+    }
+
+    /// Operations sent and not yet judged.
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().in_flight
+    }
+}
+
+/// Writes are held while this lives; see [`SwitchReplicator::freeze`].
+#[must_use = "writes resume as soon as the guard is dropped"]
+pub struct Frozen<'s> {
+    switch: &'s SwitchReplicator,
+}
+
+impl Frozen<'_> {
+    /// Change the destination before writes resume.
+    pub fn set(&self, target: Arc<dyn Replicator>) {
+        self.switch.set(target);
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.switch.inner.lock().frozen = false;
+        self.switch.inner.changed.notify_all();
+    }
+}
+
+/// Counts one operation in flight until its verdict is collected or dropped.
+struct InFlight(Arc<Inner>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_flight -= 1;
+        if state.in_flight == 0 {
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+impl Replicator for SwitchReplicator {
+    fn send(&self, op: Op) -> Pending {
+        let target = {
+            let mut state = self.inner.lock();
+            while state.frozen {
+                state = self
+                    .inner
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            state.in_flight += 1;
+            Arc::clone(&state.target)
+        };
+        let guard = InFlight(Arc::clone(&self.inner));
+        let pending = target.send(op);
+        Pending::new(move |local| {
+            let verdict = pending.settle(local);
+            drop(guard);
+            verdict
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::replicate::Recorder;
+    use crate::protocol::op::RelPath;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    fn unlink(name: &str) -> Op {
+        Op::Unlink {
+            path: RelPath::new(name.as_bytes()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn operations_follow_the_current_target() {
+        let switch = SwitchReplicator::new();
+        switch.send(unlink("before")).wait().unwrap();
+        let recorder = Arc::new(Recorder::new());
+        switch.set(recorder.clone());
+        switch.send(unlink("after")).wait().unwrap();
+        let ops = recorder.ops();
+        assert_eq!(ops, vec![unlink("after")]);
+        assert_eq!(switch.in_flight(), 0);
+    }
+
+    #[test]
+    fn freeze_waits_for_operations_in_flight_and_holds_new_ones() {
+        let switch = SwitchReplicator::new();
+        let pending = switch.send(unlink("a"));
+        assert_eq!(switch.in_flight(), 1);
+        let frozen_done = Arc::new(AtomicBool::new(false));
+        let (s2, done2) = (switch.clone(), frozen_done.clone());
+        let freezer = std::thread::spawn(move || {
+            let frozen = s2.freeze();
+            done2.store(true, Ordering::SeqCst);
+            let recorder = Arc::new(Recorder::new());
+            frozen.set(recorder.clone());
+            std::thread::sleep(Duration::from_millis(50));
+            drop(frozen);
+            recorder
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !frozen_done.load(Ordering::SeqCst),
+            "the freeze must wait for the operation in flight"
+        );
+        pending.wait().unwrap();
+        while !frozen_done.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        // Sent during the freeze: waits for it to end, then goes to the new target.
+        switch.send(unlink("b")).wait().unwrap();
+        let recorder = freezer.join().unwrap();
+        assert_eq!(recorder.ops(), vec![unlink("b")]);
+    }
+
+    #[test]
+    fn a_dropped_verdict_still_counts_as_settled() {
+        let switch = SwitchReplicator::new();
+        drop(switch.send(unlink("a")));
+        assert_eq!(switch.in_flight(), 0);
+        drop(switch.freeze());
+    }
+}

@@ -8,5 +8,6 @@ pub mod conns;
 pub mod drain;
 pub mod membership;
 pub mod module;
+pub mod settings;
 pub mod table;
 pub mod xdp;

@@ -67,7 +67,7 @@ fn start_runs_start_both_then_joins_and_answers_arp_alone() {
 #[test]
 fn stop_withdraws_before_stop_both_and_keeps_quiet_after() {
     let mut m = module("node1", &["node1"]);
-    m.command(ms(0), Command::Start);
+    assert!(m.command(ms(0), Command::Start).0.is_ok());
     m.handle(ms(10), done(true));
     let (answer, actions) = m.command(ms(20), Command::Stop);
     assert!(answer.is_ok());
@@ -95,7 +95,7 @@ fn stop_withdraws_before_stop_both_and_keeps_quiet_after() {
 #[test]
 fn a_failed_start_both_is_cleaned_up_with_stop_both() {
     let mut m = module("node1", &["node1"]);
-    m.command(ms(0), Command::Start);
+    assert!(m.command(ms(0), Command::Start).0.is_ok());
     let actions = m.handle(ms(10), done(false));
     assert_eq!(runs(&actions), [Script::StopBoth]);
     assert_eq!(installs(&actions), 0);
@@ -106,7 +106,7 @@ fn a_failed_start_both_is_cleaned_up_with_stop_both() {
 #[test]
 fn shutdown_during_start_both_stops_after_it_and_keeps_the_intent() {
     let mut m = module("node1", &["node1"]);
-    m.command(ms(0), Command::Start);
+    assert!(m.command(ms(0), Command::Start).0.is_ok());
     assert!(m.shutdown(ms(5)).is_empty());
     let actions = m.handle(ms(10), done(true));
     assert_eq!(runs(&actions), [Script::StopBoth]);
@@ -118,7 +118,7 @@ fn shutdown_during_start_both_stops_after_it_and_keeps_the_intent() {
 #[test]
 fn a_failing_checker_leaves_the_view_and_its_recovery_rejoins() {
     let mut m = module("node1", &["node1"]);
-    m.command(ms(0), Command::Start);
+    assert!(m.command(ms(0), Command::Start).0.is_ok());
     m.handle(ms(10), done(true));
     let actions = m.handle(
         ms(20),
@@ -149,7 +149,7 @@ fn only_the_first_member_of_the_view_answers_arp() {
     let mut b = module("node2", &["node1", "node2"]);
     let mut now = ms(0);
     for m in [&mut a, &mut b] {
-        m.command(now, Command::Start);
+        assert!(m.command(now, Command::Start).0.is_ok());
         m.handle(now, done(true));
     }
     for _ in 0..30 {

@@ -397,7 +397,9 @@ print("DONE", flush=True)
     pub fn logs(&self) -> String {
         let mut text = String::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            let log = self.module_log(i).unwrap_or_else(|e| format!("(none: {e:#})"));
+            let log = self
+                .module_log(i)
+                .unwrap_or_else(|e| format!("(none: {e:#})"));
             let daemon = node
                 .daemon_log()
                 .and_then(|p| fs::read_to_string(&p).context("reading the daemon output"))
@@ -443,7 +445,8 @@ fn parse_answers(text: &str, prefix: &str) -> Result<Vec<Answer>> {
         .filter(|l| !prefix.is_empty() || l.split_whitespace().count() >= 3)
         .map(|l| {
             let mut words = l.splitn(3, ' ');
-            let (Some(source), Some(port), Some(answer)) = (words.next(), words.next(), words.next())
+            let (Some(source), Some(port), Some(answer)) =
+                (words.next(), words.next(), words.next())
             else {
                 bail!("unexpected client output line {l:?}");
             };

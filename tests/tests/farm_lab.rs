@@ -36,10 +36,7 @@ fn assert_shares(answers: &[Answer], weights: &[(&str, u32)]) -> Result<BTreeMap
 
 fn ready_txt(farm: &Farm, i: usize) -> Result<u16> {
     let path = format!("/var/modules/{}/ready.txt", farm.module());
-    match farm
-        .client
-        .http_get(farm.nodes[i].host().ip(), 9010, &path)
-    {
+    match farm.client.http_get(farm.nodes[i].host().ip(), 9010, &path) {
         Ok(_) => Ok(200),
         Err(e) if format!("{e:#}").contains(" 404 ") => Ok(404),
         Err(e) => Err(e),
@@ -47,8 +44,8 @@ fn ready_txt(farm: &Farm, i: usize) -> Result<u16> {
 }
 
 #[test]
-fn farm_shares_follow_power_a_killed_node_moves_its_share_and_returns_without_breaking_flows(
-) -> Result<()> {
+fn farm_shares_follow_power_a_killed_node_moves_its_share_and_returns_without_breaking_flows()
+-> Result<()> {
     let mut farm = Farm::new("farm-kill", FarmConfig::default(), 16)?;
     farm.scenario(|f| {
         ensure!(ready_txt(f, 0)? == 404, "STOP is not ready");
@@ -76,9 +73,17 @@ fn farm_shares_follow_power_a_killed_node_moves_its_share_and_returns_without_br
         // node3's daemon dies: its guardian cleans up, the others take its share.
         f.nodes[2].kill_daemon()?;
         f.wait_view(&[0, 1])?;
-        wait_until("node3's guardian to remove the VIP", DEADLINE, || {
-            Ok(f.module_log(2)?.contains("guardian: removed virtual IP 10.88.0.10"))
+        wait_until("node3's guardian to clean up", DEADLINE, || {
+            let log = f.module_log(2)?;
+            Ok(log.contains("guardian: removed virtual IP 10.88.0.10")
+                && log.contains("guardian: stop_both")
+                && log.contains("arp_ignore back to 0"))
         })?;
+        let link = f.nodes[2].host().run_ok(["ip", "-d", "link", "show", "eth0"])?;
+        ensure!(
+            link.contains("promiscuity 0") && !link.contains("xdp"),
+            "nothing left on node3's eth0: {link}"
+        );
         let counts = assert_shares(&f.connect(CONNECTIONS)?, &[("node1", 2), ("node2", 1)])?;
         eprintln!("node3 killed: {counts:?}");
         let log = f.module_log(0)?;
@@ -158,6 +163,28 @@ fn farm_node_with_power_zero_gets_nothing_and_stop_hands_its_share_over() -> Res
             &[("node1", 1), ("node2", 1), ("node3", 0)],
         )?;
         eprintln!("powers 1/1/0: {counts:?}");
+        // The VIP resolves to the virtual MAC; every server is promiscuous with XDP attached,
+        // the VIP on lo and the kernel not answering ARP for it.
+        let neigh = f.client.run_ok(["ip", "neigh", "show", "10.88.0.10"])?;
+        ensure!(
+            neigh.contains("5a:fe:0a:58:00:0a"),
+            "client ARP cache: {neigh}"
+        );
+        let plumbing = |i: usize| -> Result<(String, String, String)> {
+            let host = f.nodes[i].host();
+            Ok((
+                host.run_ok(["ip", "-d", "link", "show", "eth0"])?,
+                host.run_ok(["ip", "addr", "show", "lo"])?,
+                host.run_ok(["cat", "/proc/sys/net/ipv4/conf/eth0/arp_ignore"])?,
+            ))
+        };
+        let (link, lo, arp_ignore) = plumbing(0)?;
+        ensure!(
+            link.contains("promiscuity 1") && link.contains("xdp"),
+            "{link}"
+        );
+        ensure!(lo.contains("10.88.0.10/32"), "{lo}");
+        ensure!(arp_ignore.trim() == "1", "arp_ignore {arp_ignore}");
         // A clean stop: node1 leaves the view at once and node2 takes everything.
         f.hakit(0, "stop")?;
         f.wait_view(&[1, 2])?;
@@ -168,6 +195,16 @@ fn farm_node_with_power_zero_gets_nothing_and_stop_hands_its_share_over() -> Res
             counts.keys().eq(["node2"].iter()),
             "only node2 serves: {counts:?}"
         );
+        wait_until("node1 to tear its data plane down", DEADLINE, || {
+            Ok(f.module_log(0)?.contains("data plane torn down"))
+        })?;
+        let (link, lo, arp_ignore) = plumbing(0)?;
+        ensure!(
+            link.contains("promiscuity 0") && !link.contains("xdp"),
+            "{link}"
+        );
+        ensure!(!lo.contains("10.88.0.10"), "{lo}");
+        ensure!(arp_ignore.trim() == "0", "arp_ignore {arp_ignore}");
         ensure!(
             f.module_log(0)?.contains("stop_both"),
             "{}",

@@ -8,6 +8,7 @@ pub mod farm_plane;
 pub mod farm_task;
 pub mod guardian;
 pub mod heartbeat_io;
+mod heartbeat_recv;
 pub mod identity;
 pub mod module_task;
 pub mod record_store;

@@ -4,8 +4,9 @@
 
 use anyhow::{Result, anyhow, ensure};
 use hakit_lab::farm::{Answer, Farm, FarmConfig, shares};
-use hakit_lab::{DEADLINE, wait_until};
+use hakit_lab::{DEADLINE, hakit_bin, wait_until};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 
 /// Connections per measurement.
 const CONNECTIONS: usize = 800;
@@ -154,12 +155,32 @@ fn farm_node_with_power_zero_gets_nothing_and_stop_hands_its_share_over() -> Res
     };
     let mut farm = Farm::new("farm-power0", config, 16)?;
     farm.scenario(|f| {
+        // A binary that cannot find the XDP object says how to build it.
+        let bin = hakit_bin()?;
+        let out = f.nodes[0].host().run([
+            OsStr::new("env"),
+            OsStr::new("HAKIT_FARM_XDP_OBJECT=/nonexistent/farm-xdp.o"),
+            bin.as_os_str(),
+            OsStr::new("config"),
+            OsStr::new("check"),
+        ])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.code() == Some(10) && stderr.contains("cargo xtask build-ebpf"),
+            "config check without the XDP object: {:?} {stderr}",
+            out.status
+        );
+        ensure!(
+            f.nodes[0]
+                .hakit(&["config", "check"])?
+                .contains("module web: farm")
+        );
         f.start_all()?;
         f.wait_view(&[0, 1, 2])?;
         let v = f.verbose_state(2)?;
         ensure!(v.contains("member        node3: load 0/256"), "{v}");
         let counts = assert_shares(
-            &f.connect(CONNECTIONS / 2)?,
+            &f.connect(CONNECTIONS)?,
             &[("node1", 1), ("node2", 1), ("node3", 0)],
         )?;
         eprintln!("powers 1/1/0: {counts:?}");

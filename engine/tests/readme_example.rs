@@ -13,8 +13,8 @@ fn the_readme_configuration_example_is_valid() {
         .collect();
     assert_eq!(
         blocks.len(),
-        2,
-        "the README shows cluster.xml then userconfig.xml"
+        3,
+        "the README shows cluster.xml, a mirror userconfig.xml, then a farm one"
     );
     let dir = tempfile::tempdir().unwrap();
     let roots = Roots {
@@ -23,6 +23,12 @@ fn the_readme_configuration_example_is_valid() {
         log: dir.path().join("log"),
     };
     fs::create_dir_all(roots.conf.join("modules/web/conf")).unwrap();
+    fs::create_dir_all(roots.conf.join("modules/pool/conf")).unwrap();
+    fs::write(
+        roots.conf.join("modules/pool/conf/userconfig.xml"),
+        blocks[2],
+    )
+    .unwrap();
     fs::write(roots.cluster_file(), blocks[0]).unwrap();
     fs::write(
         roots.conf.join("modules/web/conf/userconfig.xml"),
@@ -30,7 +36,13 @@ fn the_readme_configuration_example_is_valid() {
     )
     .unwrap();
     let config = load_all(&roots).unwrap_or_else(|e| panic!("README example rejected: {e:?}"));
-    let web = &config.modules[0];
+    let pool = config.modules.iter().find(|m| m.name == "pool").unwrap();
+    let farm = pool.farm.as_ref().unwrap();
+    assert_eq!(
+        (farm.vips.len(), farm.groups.len(), pool.checks.len()),
+        (1, 1, 1)
+    );
+    let web = config.modules.iter().find(|m| m.name == "web").unwrap();
     assert_eq!(web.name, "web");
     assert_eq!(web.vips.len(), 1);
     assert!(web.splitbrain.is_some());

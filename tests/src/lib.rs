@@ -18,6 +18,7 @@
 mod cleanup;
 pub mod demo;
 mod exec;
+pub mod farm;
 mod hakit;
 mod host;
 mod http;

@@ -7,7 +7,8 @@
 //! is restarted, it comes back as SECOND, and the next run kills the other node.
 //!
 //! `farm`: the farm XDP filter's cost per packet (accept / drop / not farm traffic), measured
-//! by the kernel with `BPF_PROG_TEST_RUN` on the release-built object; no lab needed.
+//! by the kernel with `BPF_PROG_TEST_RUN` on the release-built object; then, in the lab, the
+//! time from a farm node's death to the new table installed (`bench_farm`).
 //!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
@@ -37,11 +38,15 @@ enum What {
     },
     /// fio on native, overlay (no peer) and overlay replicating over loopback.
     Rfs(crate::bench_rfs::RfsArgs),
-    /// Nanoseconds per packet of the farm XDP filter: accept, drop, not farm traffic.
+    /// Nanoseconds per packet of the farm XDP filter (accept, drop, not farm traffic), then
+    /// the time from a farm node's death to the new table installed (three nodes in the lab).
     Farm {
         /// Runs per measurement (the best of five measurements is shown).
         #[arg(long, default_value_t = 1_000_000)]
         repeat: u32,
+        /// Node deaths measured.
+        #[arg(long, default_value_t = 6)]
+        runs: usize,
     },
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
@@ -59,7 +64,10 @@ pub fn run(args: &Args) -> Result<()> {
         What::Failover { runs } => failover(&release_hakit()?, *runs),
         What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
         What::Rfs(rfs) => crate::bench_rfs::run(rfs),
-        What::Farm { repeat } => farm(*repeat),
+        What::Farm { repeat, runs } => {
+            farm(*repeat)?;
+            crate::bench_farm::death_to_table(&release_hakit()?, *runs)
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_farm;
 mod bench_rfs;
 mod cmd;
 mod ebpf;
@@ -34,7 +35,8 @@ enum Task {
     BuildEbpf,
     /// The demo: two nodes and a client in network namespaces; failover of a web server.
     Lab(lab::Args),
-    /// Benchmarks (release build): `failover`, `idle` (in the lab), `farm` (XDP ns/packet).
+    /// Benchmarks (release build): `failover`, `idle` (in the lab), `farm` (XDP ns/packet and
+    /// death-to-table time in the lab).
     Bench(bench::Args),
 }
 

@@ -1,8 +1,8 @@
 //! What each verb does.
 
 use super::args::{Cli, ClusterVerb, ConfigVerb, OnOff, Verb};
-use super::state_view;
 use super::{EXIT_ERROR, EXIT_REFUSED};
+use super::{farm_view, state_view};
 use anyhow::{Context, Result, bail};
 use hakit::config::{Roots, is_valid_module_name, load_all, module_names, module_paths};
 use hakit::control::client::call;
@@ -79,13 +79,13 @@ fn state(
     line: bool,
     quiet: bool,
 ) -> Result<i32> {
-    let views = match call(
+    let (views, farms) = match call(
         &roots.control_socket(),
         &Request::State {
             module: module.clone(),
         },
     ) {
-        Ok(Response::State { modules }) => modules,
+        Ok(Response::State { modules, farms }) => (modules, farms),
         Ok(Response::Error { message }) => {
             eprintln!("hakit: {message}");
             return Ok(EXIT_ERROR);
@@ -97,7 +97,11 @@ fn state(
         }
     };
     if quiet {
-        return Ok(views.first().map_or(EXIT_ERROR, |v| v.role.exit_code()));
+        let code = views
+            .first()
+            .map(|v| v.role.exit_code())
+            .or_else(|| farms.first().map(|f| f.state.exit_code()));
+        return Ok(code.unwrap_or(EXIT_ERROR));
     }
     for view in &views {
         if verbose {
@@ -106,6 +110,13 @@ fn state(
             println!("{}", state_view::one_line(view));
         } else {
             println!("{}", state_view::with_peer(view));
+        }
+    }
+    for farm in &farms {
+        if verbose {
+            print!("{}", farm_view::verbose(farm));
+        } else {
+            println!("{}", farm_view::one_line(farm));
         }
     }
     Ok(0)
@@ -156,18 +167,38 @@ fn config_check(roots: &Roots) -> Result<i32> {
                 config.cluster.node_names().len(),
                 config.cluster.lans.len()
             );
+            let mut code = 0;
             for m in &config.modules {
+                let checkers =
+                    m.errd.procs.len() + m.checks.len() + usize::from(m.splitbrain.is_some());
+                let Some(farm) = &m.farm else {
+                    println!(
+                        "module {}: mirror, id {}, pulse {:?}, timeout {:?}, {} virtual IP(s), {checkers} checker(s): OK",
+                        m.name,
+                        m.id,
+                        m.heart.pulse,
+                        m.heart.timeout,
+                        m.vips.len(),
+                    );
+                    continue;
+                };
+                let hosts: usize = farm.groups.iter().map(|g| g.hosts.len()).sum();
+                let rules: usize = farm.groups.iter().map(|g| g.rules.len()).sum();
                 println!(
-                    "module {}: mirror, id {}, pulse {:?}, timeout {:?}, {} virtual IP(s), {} checker(s): OK",
+                    "module {}: farm, id {}, pulse {:?}, {hosts} host(s), {} virtual IP(s), {rules} rule(s), {checkers} checker(s): OK",
                     m.name,
                     m.id,
-                    m.heart.pulse,
-                    m.heart.timeout,
-                    m.vips.len(),
-                    m.errd.procs.len() + m.checks.len() + usize::from(m.splitbrain.is_some())
+                    farm.pulse,
+                    farm.vips.len(),
                 );
+                if !farm.vips.is_empty()
+                    && let Err(why) = hakit::daemon::farm_plane::available()
+                {
+                    eprintln!("module {}: cannot run on this node: {why}", m.name);
+                    code = EXIT_ERROR;
+                }
             }
-            Ok(0)
+            Ok(code)
         }
         Err(errors) => {
             for e in &errors {

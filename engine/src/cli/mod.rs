@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod farm_view;
 mod state_view;
 
 use clap::Parser;

@@ -1,6 +1,6 @@
 //! Requests and responses on the control socket.
 
-use crate::daemon::board::ModuleView;
+use crate::daemon::board::{FarmView, ModuleView};
 use crate::mirror::fsm::Command;
 use serde::{Deserialize, Serialize};
 
@@ -20,18 +20,15 @@ pub enum Request {
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     /// The command was accepted; what happens now.
-    Done {
-        message: String,
-    },
+    Done { message: String },
     /// The command was refused; why.
-    Refused {
-        message: String,
-    },
+    Refused { message: String },
     State {
         modules: Vec<ModuleView>,
+        /// Farm modules (absent in answers of older daemons).
+        #[serde(default)]
+        farms: Vec<FarmView>,
     },
     /// The request itself was wrong (unknown module, bad JSON, ...).
-    Error {
-        message: String,
-    },
+    Error { message: String },
 }

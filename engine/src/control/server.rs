@@ -96,12 +96,18 @@ async fn answer(
     match request {
         Request::State { module: None } => Response::State {
             modules: board.all(),
+            farms: board.all_farms(),
         },
-        Request::State { module: Some(m) } => match board.get(&m) {
-            Some(view) => Response::State {
+        Request::State { module: Some(m) } => match (board.get(&m), board.farm(&m)) {
+            (Some(view), _) => Response::State {
                 modules: vec![view],
+                farms: Vec::new(),
             },
-            None => unknown(&m),
+            (None, Some(farm)) => Response::State {
+                modules: Vec::new(),
+                farms: vec![farm],
+            },
+            (None, None) => unknown(&m),
         },
         Request::Command { module, command } => {
             let Some(handle) = modules.get(&module) else {

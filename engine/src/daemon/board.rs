@@ -1,6 +1,8 @@
 //! The status board: the latest state of every module on this node, written by the module
-//! drivers, read by the control socket and the HTTP server.
+//! drivers, read by the control socket and the HTTP server. Mirror and farm modules are
+//! listed apart: their states and details differ.
 
+use crate::farm::membership::{self, FarmState};
 use crate::mirror::fsm::Status;
 use crate::mirror::role::Role;
 use serde::{Deserialize, Serialize};
@@ -18,9 +20,29 @@ pub struct ModuleView {
     pub rejected_heartbeats: u64,
 }
 
+/// One farm module as the outside world sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FarmView {
+    pub module: String,
+    pub state: FarmState,
+    /// Members, shares ("node1 85/256"), peers and failing checkers.
+    pub status: membership::Status,
+    /// `start_both` or `stop_both` while it runs.
+    pub running_script: Option<String>,
+    /// "XDP Generic mode on eth0", or why the data plane cannot run here.
+    pub data_plane: String,
+    /// This node answers ARP for the VIP.
+    pub arp_responder: bool,
+    /// XDP packet counters since the filter was attached: (accepted, dropped, passed).
+    pub packets: Option<(u64, u64, u64)>,
+    /// Heartbeats dropped because they failed authentication or replay checks.
+    pub rejected_heartbeats: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Board {
     inner: Arc<RwLock<BTreeMap<String, ModuleView>>>,
+    farms: Arc<RwLock<BTreeMap<String, FarmView>>>,
 }
 
 impl Board {
@@ -37,6 +59,23 @@ impl Board {
 
     pub fn all(&self) -> Vec<ModuleView> {
         let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+}
+
+impl Board {
+    pub fn publish_farm(&self, view: FarmView) {
+        let mut map = self.farms.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(view.module.clone(), view);
+    }
+
+    pub fn farm(&self, module: &str) -> Option<FarmView> {
+        let map = self.farms.read().unwrap_or_else(|e| e.into_inner());
+        map.get(module).cloned()
+    }
+
+    pub fn all_farms(&self) -> Vec<FarmView> {
+        let map = self.farms.read().unwrap_or_else(|e| e.into_inner());
         map.values().cloned().collect()
     }
 }

@@ -4,14 +4,17 @@
 //! the application with `stop_prim` and removes the virtual IPs, so that the peer — which
 //! takes over after the heartbeat timeout — is the only node serving. Without it, a dead
 //! daemon would leave its application and address answering clients beside the new primary.
+//! For a farm module it runs `stop_both`, removes the VIP from `lo` and puts back the ARP
+//! sysctls it changed (the XDP filter and the promiscuous mode die with the daemon).
 
-use crate::config::{Roots, load_all};
+use crate::config::{Mode, Roots, load_all};
 use crate::modlog::{Source, append_line};
 use crate::scripts::ScriptRunner;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 
@@ -44,7 +47,8 @@ impl Guardian {
         })
     }
 
-    /// `held|released <module> vip <addr>` or `held|released <module> app`.
+    /// `held|released <module> vip <addr>`, `held|released <module> app`,
+    /// `held <module> sysctl <path> <old value>` or `released <module> sysctl <path>`.
     pub fn note(&self, line: &str) {
         let mut stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pipe) = stdin.as_mut()
@@ -67,6 +71,8 @@ impl Guardian {
 pub struct Holdings {
     pub app: BTreeSet<String>,
     pub vips: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// Per module, sysctls changed and the values to put back.
+    pub sysctls: BTreeMap<String, BTreeMap<PathBuf, String>>,
 }
 
 impl Holdings {
@@ -89,10 +95,34 @@ impl Holdings {
                 let addr: IpAddr = addr.parse().map_err(|e| format!("{line:?}: {e}"))?;
                 self.vips.entry(m.to_string()).or_default().remove(&addr);
             }
+            ["held", m, "sysctl", path, value] => {
+                let path = sysctl_path(path).ok_or_else(|| format!("{line:?}: not a sysctl"))?;
+                self.sysctls
+                    .entry(m.to_string())
+                    .or_default()
+                    .insert(path, value.to_string());
+            }
+            ["released", m, "sysctl", path] => {
+                if let Some(held) = self.sysctls.get_mut(*m) {
+                    held.remove(Path::new(path));
+                }
+            }
             _ => return Err(format!("unknown guardian instruction {line:?}")),
         }
         Ok(false)
     }
+}
+
+/// Only network sysctls may be written back.
+fn sysctl_path(path: &str) -> Option<PathBuf> {
+    let path = Path::new(path);
+    let plain = path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    });
+    (plain && path.starts_with("/proc/sys/net/")).then(|| path.to_path_buf())
 }
 
 /// The guardian process: `hakit guardian --node N`. Reads the daemon's notes until goodbye
@@ -136,7 +166,11 @@ async fn release_all(roots: &Roots, node: &str, held: Holdings) -> i32 {
         let log = |text: &str| {
             let _ = append_line(&module.paths.log_dir, Source::Engine, text);
         };
-        if !held.app.contains(name) && held.vips.get(name).is_none_or(|v| v.is_empty()) {
+        let sysctls = held.sysctls.get(name).cloned().unwrap_or_default();
+        if !held.app.contains(name)
+            && held.vips.get(name).is_none_or(|v| v.is_empty())
+            && sysctls.is_empty()
+        {
             continue;
         }
         log("the daemon died without stopping: the guardian releases what it held");
@@ -148,13 +182,23 @@ async fn release_all(roots: &Roots, node: &str, held: Holdings) -> i32 {
                 &module.user,
                 module.paths.log_dir.join("application.log"),
             );
-            let outcome = runner.run_stop("stop_prim", "stop").await;
-            log(&format!("guardian: stop_prim: {}", outcome.describe()));
+            let script = match module.mode {
+                Mode::Mirror => "stop_prim",
+                Mode::Farm => "stop_both",
+            };
+            let outcome = runner.run_stop(script, "stop").await;
+            log(&format!("guardian: {script}: {}", outcome.describe()));
         }
         for addr in held.vips.get(name).into_iter().flatten() {
             match crate::net::del_vip(*addr).await {
                 Ok(_) => log(&format!("guardian: removed virtual IP {addr}")),
                 Err(e) => log(&format!("guardian: cannot remove virtual IP {addr}: {e}")),
+            }
+        }
+        for (path, value) in sysctls {
+            match std::fs::write(&path, &value) {
+                Ok(()) => log(&format!("guardian: {} back to {value}", path.display())),
+                Err(e) => log(&format!("guardian: cannot restore {}: {e}", path.display())),
             }
         }
     }
@@ -181,6 +225,13 @@ mod tests {
                 .contains("not-an-ip")
         );
         assert!(h.apply("dance").is_err());
+        let sysctl = "/proc/sys/net/ipv4/conf/eth0/arp_ignore";
+        assert_eq!(h.apply(&format!("held web sysctl {sysctl} 0")), Ok(false));
+        assert_eq!(h.sysctls["web"][Path::new(sysctl)], "0");
+        assert!(h.apply("held web sysctl /etc/passwd 0").is_err());
+        assert!(h.apply("held web sysctl /proc/sys/net/../../x 0").is_err());
+        assert_eq!(h.apply(&format!("released web sysctl {sysctl}")), Ok(false));
+        assert!(h.sysctls["web"].is_empty());
         assert_eq!(h.apply("bye"), Ok(true));
     }
 }

@@ -12,7 +12,7 @@ use crate::mirror::advert::Advert;
 use crate::modlog::{ModuleLog, Source};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::Sender;
 
@@ -151,43 +151,15 @@ struct Receiver {
 
 impl Receiver {
     async fn run(mut self) {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let (len, from) = match self.socket.recv_from(&mut buf).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.log
-                        .line(Source::Engine, &format!("heartbeat receive error: {e}"));
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            match self.check(&buf[..len.min(buf.len())], from) {
-                Ok(advert) => {
-                    if self
-                        .events
-                        .send(Event::Heartbeat {
-                            net: self.net,
-                            advert,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(why) => {
-                    let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
-                    // Log the first rejections and then sparsely: a flood must not fill the disk.
-                    if n.is_power_of_two() {
-                        self.log.line(
-                            Source::Engine,
-                            &format!("heartbeat from {from} dropped ({n} so far): {why}"),
-                        );
-                    }
-                }
-            }
-        }
+        let (socket, rejected, log) =
+            (self.socket.clone(), self.rejected.clone(), self.log.clone());
+        let events = self.events.clone();
+        let net = self.net;
+        super::heartbeat_recv::receive(socket, rejected, log, events, |datagram, from| {
+            self.check(datagram, from)
+                .map(|advert| Event::Heartbeat { net, advert })
+        })
+        .await;
     }
 
     fn check(&mut self, datagram: &[u8], from: SocketAddr) -> Result<Advert, String> {

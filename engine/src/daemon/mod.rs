@@ -2,8 +2,13 @@
 //! its HTTP server and its guardian.
 
 pub mod board;
+pub mod farm_arp;
+pub mod farm_heartbeats;
+pub mod farm_plane;
+pub mod farm_task;
 pub mod guardian;
 pub mod heartbeat_io;
+mod heartbeat_recv;
 pub mod identity;
 pub mod module_task;
 pub mod record_store;
@@ -16,6 +21,7 @@ use crate::mirror::fsm::Machine;
 use crate::mirror::machine_config::machine_config;
 use crate::modlog::{ModuleLog, Source};
 use board::Board;
+use farm_task::{FarmTask, FarmTaskSetup};
 use guardian::Guardian;
 use heartbeat_io::{HeartbeatIo, HeartbeatIoError};
 use identity::IdentityError;
@@ -57,6 +63,11 @@ pub enum DaemonError {
     },
     #[error("module {module}: {message}")]
     Unsupported { module: String, message: String },
+    #[error("module {module}: {source}")]
+    Farm {
+        module: String,
+        source: farm_task::FarmTaskError,
+    },
     #[error(transparent)]
     Control(#[from] ControlError),
     #[error("HTTP server: cannot listen on {addr}: {source}")]
@@ -89,14 +100,6 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let me = identity::find_me(&config.cluster, opts.node.as_deref(), &local)?;
     let key = ClusterKey::load(&roots.key_file())?.heartbeat_key();
     for module in &config.modules {
-        if module.mode == Mode::Farm {
-            return Err(DaemonError::Unsupported {
-                module: module.name.clone(),
-                message: "farm modules are not run by this build yet (move the module's \
-                          folder out of the modules folder to run the others)"
-                    .to_string(),
-            });
-        }
         if module.rfs.is_some() {
             return Err(DaemonError::Unsupported {
                 module: module.name.clone(),
@@ -143,6 +146,28 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                 env!("CARGO_PKG_VERSION")
             ),
         );
+        if let (Mode::Farm, Some(farm)) = (module.mode, module.farm.clone()) {
+            let (task, handle) = FarmTask::new(FarmTaskSetup {
+                module,
+                farm,
+                cluster: &config.cluster,
+                me: &me,
+                key: key.clone(),
+                log,
+                board: board.clone(),
+                guardian: guardian.clone(),
+                incarnation,
+                epoch,
+            })
+            .await
+            .map_err(|source| DaemonError::Farm {
+                module: name.clone(),
+                source,
+            })?;
+            tokio::spawn(task.run());
+            handles.insert(name, handle);
+            continue;
+        }
         release_stale_vips(&module, &log).await;
         let record =
             record_store::load(&module.paths.state_dir).map_err(|source| DaemonError::Record {

@@ -28,6 +28,17 @@ use super::wire::Heartbeat;
 use std::collections::HashMap;
 use std::fmt;
 
+/// An advert that carries its sender's daemon incarnation.
+pub trait Incarnated {
+    fn incarnation(&self) -> u64;
+}
+
+impl Incarnated for crate::mirror::advert::Advert {
+    fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+}
+
 /// Where a heartbeat stands in its sender's history; ordered by incarnation, then seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
@@ -42,9 +53,9 @@ impl fmt::Display for Position {
 }
 
 impl Position {
-    pub fn of(hb: &Heartbeat) -> Position {
+    pub fn of<A: Incarnated>(hb: &Heartbeat<A>) -> Position {
         Position {
-            incarnation: hb.advert.incarnation,
+            incarnation: hb.advert.incarnation(),
             seq: hb.seq,
         }
     }
@@ -86,7 +97,7 @@ impl ReplayGuard {
 
     /// Accepts `hb` and remembers its position if it is strictly newer than the last
     /// accepted from its (module, node); otherwise leaves the guard unchanged.
-    pub fn accept(&mut self, hb: &Heartbeat) -> Result<(), Replayed> {
+    pub fn accept<A: Incarnated>(&mut self, hb: &Heartbeat<A>) -> Result<(), Replayed> {
         let received = Position::of(hb);
         let nodes = match self.last.get_mut(&hb.module) {
             Some(nodes) => nodes,

@@ -13,6 +13,8 @@
 
 use crate::key::HeartbeatKey;
 use crate::mirror::advert::Advert;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 const MAGIC: [u8; 4] = *b"HKHB";
 pub const VERSION: u8 = 1;
@@ -28,13 +30,14 @@ pub const MAX_DATAGRAM: usize = 1400;
 pub const MAX_NAME: usize = 64;
 
 /// One heartbeat: `node` says how it sees `module`. `advert.incarnation` is the sender's
-/// daemon incarnation; with `seq` it orders heartbeats against replay (see `replay`).
+/// daemon incarnation; with `seq` it orders heartbeats against replay (see `replay`). The
+/// advert is a mirror module's by default; farm modules send theirs in the same envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heartbeat {
+pub struct Heartbeat<A = Advert> {
     pub module: String,
     pub node: String,
     pub seq: u64,
-    pub advert: Advert,
+    pub advert: A,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +74,10 @@ pub enum WireError {
 
 /// The datagram for `hb`. Names longer than [`MAX_NAME`] produce a datagram the peer
 /// rejects (configuration keeps them shorter).
-pub fn encode(key: &HeartbeatKey, hb: &Heartbeat) -> Vec<u8> {
-    // Cannot fail: `Advert` is plain integers, booleans and unit enums. Were it ever to,
-    // the empty advert is rejected by the peer with a clear error rather than panic here.
+pub fn encode<A: Serialize>(key: &HeartbeatKey, hb: &Heartbeat<A>) -> Vec<u8> {
+    // Cannot fail: adverts are plain integers, booleans, strings, sets and unit enums. Were
+    // it ever to, the empty advert is rejected by the peer with a clear error rather than
+    // panic here.
     let advert = serde_json::to_vec(&hb.advert).unwrap_or_default();
     let mut body =
         Vec::with_capacity(MIN_BODY_LEN + hb.module.len() + hb.node.len() + advert.len());
@@ -84,8 +88,16 @@ pub fn encode(key: &HeartbeatKey, hb: &Heartbeat) -> Vec<u8> {
     seal(key, len_u32(body.len()), &body)
 }
 
-/// Authenticates and parses one datagram.
+/// Authenticates and parses one mirror heartbeat.
 pub fn decode(key: &HeartbeatKey, datagram: &[u8]) -> Result<Heartbeat, WireError> {
+    decode_as(key, datagram)
+}
+
+/// Authenticates and parses one datagram carrying an advert of type `A`.
+pub fn decode_as<A: DeserializeOwned>(
+    key: &HeartbeatKey,
+    datagram: &[u8],
+) -> Result<Heartbeat<A>, WireError> {
     let len = datagram.len();
     if len < MIN_DATAGRAM {
         return Err(WireError::Truncated { len });

@@ -6,7 +6,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::tail::{TailError, tail_file};
 use crate::config::is_valid_module_name;
-use crate::daemon::board::ModuleView;
+use crate::daemon::board::{FarmView, ModuleView};
+use crate::farm::membership::FarmState;
 use crate::mirror::role::Readiness;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -46,7 +47,7 @@ pub(super) async fn index() -> Response {
 /// it (a handover shows PRIM until `stop_prim` is done): in all three the application is not
 /// there to answer. The ALONE -> PRIM upgrade is Transient for only the time of one
 /// persisted record, far below any load balancer's unhealthy threshold.
-/// Farm modules will add UP here.
+/// A farm module is ready when UP (see [`farm_ready`]).
 fn is_ready(view: &ModuleView) -> bool {
     view.role.is_serving() && view.status.readiness == Readiness::Ready
 }
@@ -61,6 +62,9 @@ pub(super) async fn ready(
         Ok(Path(m)) if is_valid_module_name(&m) => m,
         _ => return text(StatusCode::NOT_FOUND, "no such module\n".to_string()),
     };
+    if let Some(farm) = state.board.farm(&module) {
+        return farm_ready(&farm);
+    }
     match state.board.get(&module) {
         None => text(
             StatusCode::NOT_FOUND,
@@ -74,14 +78,28 @@ pub(super) async fn ready(
     }
 }
 
+/// A farm node takes its share of the traffic when UP.
+fn farm_ready(farm: &FarmView) -> Response {
+    if farm.state == FarmState::Up {
+        text(StatusCode::OK, "ready\n".to_string())
+    } else {
+        text(
+            StatusCode::NOT_FOUND,
+            format!("not ready: {} ({})\n", farm.state, farm.status.reason),
+        )
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct AllState {
     modules: Vec<ModuleView>,
+    farms: Vec<FarmView>,
 }
 
 pub(super) async fn all_state(State(state): State<AppState>) -> Response {
     Json(AllState {
         modules: state.board.all(),
+        farms: state.board.all_farms(),
     })
     .into_response()
 }
@@ -102,12 +120,15 @@ fn module_param(module: Result<Path<String>, PathRejection>) -> Result<String, A
 pub(super) async fn module_state(
     State(state): State<AppState>,
     module: Result<Path<String>, PathRejection>,
-) -> Result<Json<ModuleView>, ApiError> {
+) -> Result<Response, ApiError> {
     let module = module_param(module)?;
+    if let Some(view) = state.board.get(&module) {
+        return Ok(Json(view).into_response());
+    }
     state
         .board
-        .get(&module)
-        .map(Json)
+        .farm(&module)
+        .map(|farm| Json(farm).into_response())
         .ok_or_else(|| ApiError::NotFound(format!("no module named {module} on this node")))
 }
 

@@ -81,7 +81,7 @@ fn garp_frame(mac: [u8; 6], addr: Ipv4Addr) -> Vec<u8> {
 }
 
 /// The MAC address in a packet socket's own address, if it is an Ethernet one.
-fn ethernet_mac(addr: &SockAddr) -> Option<[u8; 6]> {
+pub(crate) fn ethernet_mac(addr: &SockAddr) -> Option<[u8; 6]> {
     if addr.family() != u16::try_from(libc::AF_PACKET).ok()? {
         return None;
     }
@@ -98,7 +98,7 @@ fn ethernet_mac(addr: &SockAddr) -> Option<[u8; 6]> {
 }
 
 /// `sockaddr_ll` for broadcast ARP frames on interface `ifindex`.
-pub(super) fn broadcast_sockaddr(ifindex: u32) -> Option<SockAddr> {
+pub(crate) fn broadcast_sockaddr(ifindex: u32) -> Option<SockAddr> {
     let mut storage = SockAddrStorage::zeroed();
     // SAFETY: `view_as` checks that sockaddr_ll fits in the storage (sockaddr_storage is
     // larger and suitably aligned for every sockaddr type); sockaddr_ll is plain integers,

@@ -11,8 +11,9 @@ mod vip;
 
 pub use error::NetError;
 pub use garp::send_gratuitous_arp;
+pub(crate) use garp::{broadcast_sockaddr, ethernet_mac};
 pub use local_addrs::local_addresses;
-pub use vip::{VipPlacement, add_vip, del_vip, has_vip};
+pub use vip::{VipPlacement, add_vip, del_vip, has_vip, interface_for};
 
 #[cfg(test)]
 pub(crate) mod testns;

@@ -136,6 +136,25 @@ pub async fn del_vip(addr: IpAddr) -> Result<bool, NetError> {
     Ok(removed)
 }
 
+/// The interface holding an address (other than `addr`) whose subnet contains `addr`, the
+/// most specific one: where `add_vip(addr, None)` would put it.
+pub async fn interface_for(addr: IpAddr) -> Result<VipPlacement, NetError> {
+    let nl = Netlink::open()?;
+    let addrs = nl.addresses().await?;
+    let entry = best_subnet(addrs.iter(), addr).ok_or(NetError::NoMatchingSubnet { addr })?;
+    let ifname = nl
+        .links()
+        .await?
+        .into_iter()
+        .find(|(i, _)| *i == entry.ifindex)
+        .map_or_else(|| format!("#{}", entry.ifindex), |(_, n)| n);
+    Ok(VipPlacement {
+        ifname,
+        ifindex: entry.ifindex,
+        prefix_len: entry.prefix_len,
+    })
+}
+
 /// Whether any interface holds `addr`.
 pub async fn has_vip(addr: IpAddr) -> Result<bool, NetError> {
     let nl = Netlink::open()?;

@@ -98,3 +98,9 @@ pub struct Advert {
     /// The view whose table it enforces, if any.
     pub installed: Option<View>,
 }
+
+impl crate::heartbeat::replay::Incarnated for Advert {
+    fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+}

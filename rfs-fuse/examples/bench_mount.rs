@@ -21,7 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let replicator: Arc<dyn Replicator> = match (mode, args.get(2)) {
         ("alone", _) => Arc::new(NoReplication),
-        ("replicated", Some(secondary)) => Arc::new(replicate_to(PathBuf::from(secondary))?),
+        ("replicated", Some(secondary)) => {
+            Arc::new(Arc::new(replicate_to(PathBuf::from(secondary))?).root(0))
+        }
         _ => return Err(format!("unknown mode {mode:?} or missing secondary directory").into()),
     };
     let mut mount = mount_in_place(&primary, replicator, OverlayOptions::default())?;
@@ -40,10 +42,10 @@ fn replicate_to(secondary: PathBuf) -> Result<StreamReplicator, Box<dyn std::err
     std::thread::spawn(move || -> Result<(), String> {
         let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let mut receiver = Receiver::open(&secondary).map_err(|e| e.to_string())?;
+        let receiver = Receiver::open(&secondary).map_err(|e| e.to_string())?;
         let reader = stream.try_clone().map_err(|e| e.to_string())?;
         let options = ServeOptions::new("bench", AckLevel::Applied);
-        serve(reader, stream, &mut receiver, options).map_err(|e| e.to_string())?;
+        serve(reader, stream, &mut [receiver], options).map_err(|e| e.to_string())?;
         Ok(())
     });
     let stream = TcpStream::connect(addr)?;
@@ -52,6 +54,7 @@ fn replicate_to(secondary: PathBuf) -> Result<StreamReplicator, Box<dyn std::err
         module: "bench".into(),
         node: "bench".into(),
         session: 1,
+        roots: 1,
     };
     Ok(StreamReplicator::start(
         stream.try_clone()?,

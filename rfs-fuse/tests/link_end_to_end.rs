@@ -4,7 +4,9 @@
 mod link_support;
 
 use bytes::Bytes;
-use link_support::{PATIENT, Primary, Secondary, hello, options, outcome, owner, pair, rel};
+use link_support::{
+    PATIENT, Primary, Secondary, hello, options, outcome, owner, pair, pair_roots, rel,
+};
 use rfs_fuse::compare::compare_trees;
 use rfs_fuse::link::{Ended, Replicator, StreamReplicator};
 use rfs_fuse::protocol::AckLevel;
@@ -95,7 +97,7 @@ fn replicate_session(mut primary: Primary, secondary: Secondary) {
     assert_eq!(end.ended, Ended::Goodbye("closed by the primary".into()));
     assert_eq!((end.requests, end.late_failures_total), (n, 0));
     assert_eq!((end.node.as_str(), end.session), ("node1", 7));
-    let differences = compare_trees(primary.dir.path(), replica.path()).unwrap();
+    let differences = compare_trees(primary.dir(), replica.path()).unwrap();
     assert!(differences.is_empty(), "{differences:#?}");
     assert_eq!(
         std::fs::read(replica.path().join("data/db")).unwrap(),
@@ -148,7 +150,7 @@ fn a_thousand_pipelined_writes_keep_their_order() {
         let pending: Vec<_> = writes.iter().map(|op| primary.send(op.clone())).collect();
         let outcomes: Vec<_> = writes
             .iter()
-            .map(|op| outcome(primary.local.apply(op)))
+            .map(|op| outcome(primary.local().apply(op)))
             .collect();
         for (pending, local) in pending.into_iter().zip(outcomes) {
             pending.settle(local).unwrap();
@@ -160,12 +162,12 @@ fn a_thousand_pipelined_writes_keep_their_order() {
             (1002, 1002, 0)
         );
         assert!(stats.bytes_sent > 1000 * 8);
-        drop(primary.link);
+        primary.link.close();
 
         let (replica, end) = secondary.join();
         assert_eq!(end.unwrap().requests, 1002);
         assert!(
-            compare_trees(primary.dir.path(), replica.path())
+            compare_trees(primary.dir(), replica.path())
                 .unwrap()
                 .is_empty()
         );
@@ -174,11 +176,11 @@ fn a_thousand_pipelined_writes_keep_their_order() {
     }
 }
 
-/// The replicator works behind the overlay's trait object, from many threads at once.
+/// A root's hook works behind the overlay's trait object, from many threads at once.
 #[test]
 fn concurrent_senders_through_the_trait_object() {
     let (primary, secondary) = pair(options(AckLevel::Applied), PATIENT);
-    let link: std::sync::Arc<dyn Replicator> = std::sync::Arc::new(primary.link);
+    let link: std::sync::Arc<dyn Replicator> = std::sync::Arc::new(primary.link.root(0));
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let link = link.clone();
@@ -198,7 +200,95 @@ fn concurrent_senders_through_the_trait_object() {
         thread.join().unwrap();
     }
     drop(link);
+    primary.link.close();
     let (replica, end) = secondary.join();
     assert_eq!(end.unwrap().requests, 400);
     assert_eq!(std::fs::read_dir(replica.path()).unwrap().count(), 400);
+}
+
+/// Two roots on one stream, requests interleaved and pipelined: each lands in its own
+/// root's directory, in stream order (the later write to a handle wins). Handles are per
+/// root: handle 1 is open in both at once. `EmptyRoot` clears its root only.
+#[test]
+fn two_roots_share_one_ordered_stream() {
+    for level in [AckLevel::Applied, AckLevel::Received] {
+        let (mut primary, secondary) = pair_roots(options(level), PATIENT, 2);
+        let write = |data: &'static [u8]| Op::Write {
+            handle: 1,
+            offset: 0,
+            data: Bytes::from_static(data),
+        };
+        let create = |path: &str| Op::Create {
+            handle: 1,
+            path: rel(path),
+            mode: 0o644,
+            owner: owner(),
+            exclusive: true,
+        };
+        let mkdir = |path: &str| Op::Mkdir {
+            path: rel(path),
+            mode: 0o755,
+            owner: owner(),
+        };
+        let steps: Vec<(u16, Op)> = vec![
+            (1, mkdir("old")),
+            (0, mkdir("a")),
+            (1, mkdir("b")),
+            (0, create("a/f")),
+            (1, create("b/f")),
+            (0, write(b"zero")),
+            (1, write(b"one!")),
+            (1, write(b"ONE")),
+            (0, write(b"0")),
+            (0, Op::Close { handle: 1 }),
+            (
+                1,
+                Op::Rename {
+                    from: rel("b/f"),
+                    to: rel("b/g"),
+                    flags: 0,
+                },
+            ),
+            (1, Op::Close { handle: 1 }),
+            (1, Op::EmptyRoot),
+            (1, mkdir("c")),
+            (1, create("c/new")),
+            (1, write(b"after")),
+            (1, Op::Close { handle: 1 }),
+            (0, mkdir("a/later")),
+        ];
+        let pending: Vec<_> = steps
+            .iter()
+            .map(|(root, op)| primary.link.send_to(*root, op.clone()))
+            .collect();
+        let outcomes: Vec<_> = steps
+            .iter()
+            .map(|(root, op)| outcome(primary.locals[usize::from(*root)].apply(op)))
+            .collect();
+        for (pending, local) in pending.into_iter().zip(outcomes) {
+            pending.settle(local).unwrap();
+        }
+        primary.link.close();
+
+        let (replicas, end) = secondary.join_all();
+        let end = end.unwrap();
+        assert_eq!(
+            (end.requests, end.late_failures_total),
+            (steps.len() as u64, 0)
+        );
+        for (ours, theirs) in primary.dirs.iter().zip(&replicas) {
+            let differences = compare_trees(ours.path(), theirs.path()).unwrap();
+            assert!(differences.is_empty(), "{level:?}: {differences:#?}");
+        }
+        let (zero, one) = (replicas[0].path(), replicas[1].path());
+        assert_eq!(std::fs::read(zero.join("a/f")).unwrap(), b"0ero");
+        assert!(zero.join("a/later").is_dir());
+        assert!(!zero.join("b").exists() && !zero.join("c").exists());
+        let names: Vec<_> = std::fs::read_dir(one)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["c"], "{level:?}: root 1 was emptied first");
+        assert_eq!(std::fs::read(one.join("c/new")).unwrap(), b"after");
+    }
 }

@@ -4,7 +4,8 @@
 mod link_support;
 
 use link_support::{
-    BrokenProbe, PATIENT, RawPeer, Secondary, hello, options, owner, pair, raw_secondary, rel,
+    BrokenProbe, PATIENT, RawPeer, Secondary, hello, hello_roots, options, owner, pair, pair_roots,
+    raw_secondary, rel,
 };
 use rfs_fuse::link::{LinkError, LocalOutcome, ReplicationError, Replicator, StreamReplicator};
 use rfs_fuse::protocol::op::Op;
@@ -31,21 +32,21 @@ fn remote_failures_are_judged_against_the_local_outcome() {
     let link = &primary.link;
     let enoent = LocalOutcome::Failed(libc::ENOENT);
     // Both sides failed alike: nothing diverged.
-    assert_eq!(link.send(unlink("missing")).settle(enoent), Ok(()));
+    assert_eq!(link.send_to(0, unlink("missing")).settle(enoent), Ok(()));
     // The primary applied what the secondary could not.
     assert_eq!(
-        link.send(unlink("missing")).wait(),
+        link.send_to(0, unlink("missing")).wait(),
         Err(ReplicationError::PeerFailed(libc::ENOENT))
     );
     // Both failed, differently.
     assert_eq!(
-        link.send(unlink("missing"))
+        link.send_to(0, unlink("missing"))
             .settle(LocalOutcome::Failed(libc::EACCES)),
         Err(ReplicationError::PeerFailed(libc::ENOENT))
     );
-    link.send(mkdir("d")).wait().unwrap();
+    link.send_to(0, mkdir("d")).wait().unwrap();
     assert_eq!(
-        link.send(mkdir("d"))
+        link.send_to(0, mkdir("d"))
             .settle(LocalOutcome::Failed(libc::EEXIST)),
         Ok(())
     );
@@ -72,12 +73,12 @@ fn late_failures_at_the_received_level() {
     link.on_late_failure(move |seq, error| late_tx.send((seq, error.errno)).unwrap());
 
     // Failed alike: never reported to the primary's engine.
-    let alike = link.send(unlink("missing"));
+    let alike = link.send_to(0, unlink("missing"));
     assert_eq!(alike.settle(LocalOutcome::Failed(libc::ENOENT)), Ok(()));
     // Diverged: the verdict or the callback says so.
-    let diverged = link.send(unlink("missing")).wait();
+    let diverged = link.send_to(0, unlink("missing")).wait();
     // Replies arrive in order: once request 2 is answered, request 1's error has been read.
-    link.send(mkdir("d")).wait().unwrap();
+    link.send_to(0, mkdir("d")).wait().unwrap();
     match diverged {
         Err(ReplicationError::PeerFailed(errno)) => assert_eq!(errno, libc::ENOENT),
         Ok(()) => assert_eq!(late_rx.recv_timeout(PATIENT), Ok((1, libc::ENOENT))),
@@ -91,6 +92,38 @@ fn late_failures_at_the_received_level() {
     assert_eq!(*seen_by_server.lock().unwrap(), [0, 1]);
     assert_eq!(end.late_failures[1].errno, libc::ENOENT);
     assert!(end.late_failures[1].message.contains("Unlink missing"));
+}
+
+/// On both sides a late failure says which root diverged (the one to resync): the
+/// secondary's as a field, the primary's in the error message.
+#[test]
+fn late_failures_name_their_root() {
+    let seen_by_server = Arc::new(Mutex::new(Vec::new()));
+    let seen = seen_by_server.clone();
+    let opts = options(AckLevel::Received)
+        .on_late_failure(move |f| seen.lock().unwrap().push((f.seq, f.root)));
+    let (primary, secondary) = pair_roots(opts, PATIENT, 3);
+    let link = &primary.link;
+    let (late_tx, late_rx) = std::sync::mpsc::channel();
+    link.on_late_failure(move |seq, error| late_tx.send((seq, error.message.clone())).unwrap());
+    link.send_to(0, mkdir("d")).wait().unwrap();
+    let diverged = link.send_to(2, unlink("missing")).wait();
+    link.send_to(1, mkdir("d")).wait().unwrap();
+    match diverged {
+        Err(ReplicationError::PeerFailed(errno)) => assert_eq!(errno, libc::ENOENT),
+        Ok(()) => {
+            let (seq, message) = late_rx.recv_timeout(PATIENT).unwrap();
+            assert_eq!(seq, 1);
+            assert!(message.starts_with("root 2: Unlink missing"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    primary.link.close();
+    let (_, end) = secondary.join();
+    let end = end.unwrap();
+    assert_eq!(*seen_by_server.lock().unwrap(), [(1, 2)]);
+    assert_eq!(end.late_failures[0].root, 2);
+    assert!(end.late_failures[0].message.starts_with("root 2: "));
 }
 
 /// The secondary dies with requests in flight: their verdicts fail at once (not after the
@@ -115,7 +148,9 @@ fn peer_death_breaks_the_link_once_and_promptly() {
     });
     let link = StreamReplicator::start(a.try_clone().unwrap(), a, hello("app"), PATIENT).unwrap();
     let probe = BrokenProbe::attach(&link);
-    let pending: Vec<_> = (0..5).map(|i| link.send(mkdir(&format!("d{i}")))).collect();
+    let pending: Vec<_> = (0..5)
+        .map(|i| link.send_to(0, mkdir(&format!("d{i}"))))
+        .collect();
     drop(peer.join().unwrap()); // the secondary's end closes
 
     let verdicts: Vec<_> = pending.into_iter().map(|p| p.wait()).collect();
@@ -137,7 +172,7 @@ fn peer_death_breaks_the_link_once_and_promptly() {
 
     let started = Instant::now();
     assert!(matches!(
-        link.send(mkdir("late")).wait(),
+        link.send_to(0, mkdir("late")).wait(),
         Err(ReplicationError::PeerLost(_))
     ));
     assert!(started.elapsed() < PATIENT);
@@ -157,8 +192,8 @@ fn a_silent_secondary_times_out() {
     let peer = raw_secondary(b, |_| {});
     let link = StreamReplicator::start(a.try_clone().unwrap(), a, hello("app"), TIMEOUT).unwrap();
     let peer = peer.join().unwrap(); // holds the connection open, silent
-    let first = link.send(mkdir("a"));
-    let second = link.send(mkdir("b"));
+    let first = link.send_to(0, mkdir("a"));
+    let second = link.send_to(0, mkdir("b"));
     let started = Instant::now();
     let verdict = first.wait();
     let waited = started.elapsed();
@@ -201,6 +236,39 @@ fn a_secondary_for_another_module_refuses_the_link() {
     );
 }
 
+/// The primary replicates another number of directories than the secondary has receivers
+/// for: the root indexes would not name the same directories, so the link is refused, both
+/// counts named.
+#[test]
+fn a_secondary_with_another_number_of_roots_refuses_the_link() {
+    for (ours, theirs) in [(1, 2), (2, 1), (1, 0)] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let secondary = Secondary::spawn_roots(b, options(AckLevel::Applied), ours);
+        let error = StreamReplicator::start(
+            a.try_clone().unwrap(),
+            a,
+            hello_roots("app", theirs),
+            PATIENT,
+        )
+        .unwrap_err();
+        let LinkError::Refused(reason) = &error else {
+            panic!("{error}")
+        };
+        let expected = format!(
+            "replicated directory count mismatch: this secondary has {ours} roots, the \
+             primary replicates {theirs}"
+        );
+        assert!(reason.contains(&expected), "{reason}");
+        let (dirs, end) = secondary.join_all();
+        let Err(error @ LinkError::RootsMismatch { ours: o, theirs: t }) = &end else {
+            panic!("{end:?}")
+        };
+        assert_eq!((*o, *t), (ours, theirs));
+        assert_eq!(error.to_string(), expected);
+        assert_eq!(dirs.len(), ours);
+    }
+}
+
 #[test]
 fn version_mismatches_are_refused_on_both_sides() {
     // A secondary speaking another version.
@@ -234,6 +302,7 @@ fn version_mismatches_are_refused_on_both_sides() {
         module: "app".into(),
         node: "raw".into(),
         session: 1,
+        roots: 1,
     });
     assert!(matches!(primary.recv(), Some(Message::Goodbye { .. })));
     let (_, end) = secondary.join();
@@ -267,7 +336,8 @@ fn an_unencodable_request_fails_locally_without_breaking_the_link() {
         value: bytes::Bytes::from(vec![0u8; 200 << 10]),
         flags: 0,
     };
-    let link: &dyn Replicator = &primary.link;
+    let hook = primary.link.root(0);
+    let link: &dyn Replicator = &hook;
     assert_eq!(
         link.send(huge.clone()).wait(),
         Err(ReplicationError::PeerFailed(libc::EINVAL))
@@ -278,8 +348,38 @@ fn an_unencodable_request_fails_locally_without_breaking_the_link() {
     );
     link.send(mkdir("still-works")).wait().unwrap();
     assert_eq!(primary.link.stats().ops_sent, 1);
-    drop(primary);
+    // The hook shares the link: closing is explicit.
+    primary.link.close();
     assert_eq!(secondary.join().1.unwrap().requests, 1);
+}
+
+/// A hook for a root the link does not carry: its requests never leave (the secondary would
+/// end the connection for everyone), and the link keeps working.
+#[test]
+fn a_root_beyond_the_hello_count_fails_locally_without_breaking_the_link() {
+    let (primary, secondary) = pair(options(AckLevel::Applied), PATIENT);
+    assert_eq!(primary.link.roots(), 1);
+    let stray = primary.link.root(1);
+    assert_eq!(stray.index(), 1);
+    assert_eq!(
+        stray.send(mkdir("nowhere")).wait(),
+        Err(ReplicationError::PeerFailed(libc::EINVAL))
+    );
+    assert_eq!(
+        primary
+            .link
+            .send_to(u16::MAX, mkdir("nowhere"))
+            .settle(LocalOutcome::Failed(libc::ENOENT)),
+        Ok(())
+    );
+    primary.link.root(0).send(mkdir("here")).wait().unwrap();
+    assert!(!primary.link.is_broken());
+    assert_eq!(primary.link.stats().ops_sent, 1);
+    primary.link.close();
+    let (dir, end) = secondary.join();
+    assert_eq!(end.unwrap().requests, 1);
+    assert!(dir.path().join("here").is_dir());
+    assert!(!dir.path().join("nowhere").exists());
 }
 
 /// The engine may drop the link from `on_broken`, which runs on the reader thread when the

@@ -57,7 +57,7 @@ fn replies_until(primary: &mut RawPeer, mut until: impl FnMut(&Replies) -> bool)
 #[test]
 fn received_acks_come_first_but_fsync_is_answered_once_applied() {
     let (mut primary, secondary) = connect(AckLevel::Received);
-    let file = secondary.dir.path().join("f");
+    let file = secondary.dir().join("f");
     primary.request(0, create(1, "f"));
     primary.request(1, write(1, b"durable"));
     primary.request(
@@ -128,6 +128,7 @@ fn a_corrupt_frame_ends_the_connection_and_touches_nothing() {
     let (mut primary, secondary) = connect(AckLevel::Received);
     let frame = encode_message(&Message::Request {
         seq: 0,
+        root: 0,
         op: Op::Mkdir {
             path: rel("x"),
             mode: 0o755,
@@ -158,6 +159,7 @@ fn a_refused_request_ends_the_connection() {
     // Both in one write: the second is queued when the first ends the connection.
     let mut frames = encode_message(&Message::Request {
         seq: 0,
+        root: 0,
         op: write(99, b"x"),
     })
     .unwrap()
@@ -165,6 +167,7 @@ fn a_refused_request_ends_the_connection() {
     frames.extend_from_slice(
         &encode_message(&Message::Request {
             seq: 1,
+            root: 0,
             op: Op::Unlink { path: rel("a") },
         })
         .unwrap(),
@@ -181,9 +184,17 @@ fn a_refused_request_ends_the_connection() {
     let Some(Message::Goodbye { reason }) = primary.recv() else {
         panic!("expected Goodbye")
     };
-    assert!(reason.contains("request 0 refused: Write #99"), "{reason}");
+    assert!(
+        reason.contains("request 0 to root 0 refused: Write #99"),
+        "{reason}"
+    );
     let (_, end) = secondary.join();
-    let Err(LinkError::RefusedOp { seq: 0, error }) = end else {
+    let Err(LinkError::RefusedOp {
+        seq: 0,
+        root: 0,
+        error,
+    }) = end
+    else {
         panic!("{end:?}")
     };
     assert!(error.is_refused());
@@ -227,6 +238,7 @@ fn a_stream_cut_inside_a_frame_or_a_second_hello_is_an_error() {
     let (mut primary, secondary) = connect(AckLevel::Applied);
     let frame = encode_message(&Message::Request {
         seq: 0,
+        root: 0,
         op: Op::Unlink { path: rel("a") },
     })
     .unwrap();
@@ -241,10 +253,116 @@ fn a_stream_cut_inside_a_frame_or_a_second_hello_is_an_error() {
         module: MODULE.into(),
         node: "again".into(),
         session: 2,
+        roots: 1,
     });
     let (_, end) = secondary.join();
     assert!(
         matches!(&end, Err(LinkError::Protocol(what)) if what.contains("unexpected Hello")),
+        "{end:?}"
+    );
+}
+
+/// A two-root secondary and a raw primary that said so.
+fn connect_roots(level: AckLevel, roots: u16) -> (RawPeer, Secondary) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let secondary = Secondary::spawn_roots(b, options(level), usize::from(roots));
+    let mut primary = RawPeer::new(a);
+    primary.hello_roots(MODULE, roots);
+    (primary, secondary)
+}
+
+/// Each request is applied by the receiver of the root it names.
+#[test]
+fn requests_reach_the_root_they_name() {
+    let (mut primary, secondary) = connect_roots(AckLevel::Applied, 2);
+    primary.request_to(0, 1, create(1, "f"));
+    primary.request_to(1, 0, create(1, "f"));
+    primary.request_to(2, 1, write(1, b"one"));
+    primary.request_to(3, 0, write(1, b"zero"));
+    primary.request_to(4, 1, Op::Unlink { path: rel("nope") });
+    let replies = replies_until(&mut primary, |r| r.len() == 5);
+    let [Err(error)] = &replies[&4][..] else {
+        panic!("{replies:?}")
+    };
+    assert!(error.message.starts_with("root 1: Unlink nope"), "{error}");
+    drop(primary);
+    let (dirs, end) = secondary.join_all();
+    assert_eq!(end.unwrap().requests, 5);
+    assert_eq!(std::fs::read(dirs[0].path().join("f")).unwrap(), b"zero");
+    assert_eq!(std::fs::read(dirs[1].path().join("f")).unwrap(), b"one");
+}
+
+/// A root index the secondary does not have is a protocol violation: what came before is
+/// applied, the connection ends with a Goodbye naming the request and the root, nothing
+/// after it is applied.
+#[test]
+fn a_root_index_out_of_range_is_refused() {
+    for bad in [2, u16::MAX] {
+        let (mut primary, secondary) = connect_roots(AckLevel::Received, 2);
+        primary.request_to(0, 1, create(1, "before"));
+        primary.request_to(1, bad, create(1, "stray"));
+        primary.request_to(2, 0, create(2, "after"));
+        let mut goodbye = None;
+        let mut replies = Replies::new();
+        while let Some(message) = primary.recv() {
+            match message {
+                Message::Reply { seq, result } => replies.entry(seq).or_default().push(result),
+                Message::Goodbye { reason } => goodbye = Some(reason),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            replies.keys().copied().collect::<Vec<_>>(),
+            [0],
+            "{replies:?}"
+        );
+        let reason = goodbye.expect("no Goodbye");
+        assert!(
+            reason.contains(&format!(
+                "request 1 names root {bad}, but there are only 2 roots"
+            )),
+            "{reason}"
+        );
+        let (dirs, end) = secondary.join_all();
+        assert!(
+            matches!(end, Err(LinkError::NoSuchRoot { seq: 1, root, roots: 2 }) if root == bad),
+            "{end:?}"
+        );
+        assert!(dirs[1].path().join("before").is_file());
+        for dir in &dirs {
+            assert!(!dir.path().join("stray").exists());
+            assert!(!dir.path().join("after").exists());
+        }
+    }
+}
+
+/// A refused request names its root in the error and the Goodbye.
+#[test]
+fn a_refusal_names_the_root() {
+    let (mut primary, secondary) = connect_roots(AckLevel::Applied, 3);
+    primary.request_to(0, 2, write(5, b"x"));
+    let Some(Message::Reply {
+        seq: 0,
+        result: Err(error),
+    }) = primary.recv()
+    else {
+        panic!("expected the refusal")
+    };
+    assert!(error.message.starts_with("root 2: Write #5"), "{error}");
+    let Some(Message::Goodbye { reason }) = primary.recv() else {
+        panic!("expected Goodbye")
+    };
+    assert!(reason.contains("request 0 to root 2 refused"), "{reason}");
+    let (_, end) = secondary.join_all();
+    assert!(
+        matches!(
+            end,
+            Err(LinkError::RefusedOp {
+                seq: 0,
+                root: 2,
+                ..
+            })
+        ),
         "{end:?}"
     );
 }

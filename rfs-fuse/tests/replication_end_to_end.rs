@@ -1,7 +1,7 @@
-//! The whole write path on one machine: an application works in a directory under the FUSE
-//! overlay; every mutation travels over the link to a receiver applying it to a second
-//! directory; at the end both trees are identical (content, modes, owners, times, xattrs,
-//! links). Real FUSE, real sockets, real file systems.
+//! The whole write path on one machine: an application works in two directories, each under
+//! its own FUSE overlay; every mutation travels over the module's one link to the receiver of
+//! its root, applying it to a second directory; at the end each pair of trees is identical
+//! (content, modes, owners, times, xattrs, links). Real FUSE, real sockets, real file systems.
 
 use rfs_fuse::compare::compare_trees;
 use rfs_fuse::link::{Hello, ServeOptions, StreamReplicator, serve};
@@ -139,30 +139,29 @@ mod xattr {
     }
 }
 
+/// Two replicated directories, each under its own mount, worked on concurrently: their
+/// operations interleave in the module's one stream and each lands in its own root.
 #[test]
 fn every_mutation_reaches_the_secondary_and_the_trees_end_identical() {
-    let primary = tempfile::tempdir().unwrap();
-    let secondary = tempfile::tempdir().unwrap();
-    fs::write(
-        primary.path().join("existing"),
-        b"was here before the mount",
-    )
-    .unwrap();
-    fs::write(
-        secondary.path().join("existing"),
-        b"was here before the mount",
-    )
-    .unwrap();
+    const ROOTS: usize = 2;
+    let primaries: Vec<_> = (0..ROOTS).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secondaries: Vec<_> = (0..ROOTS).map(|_| tempfile::tempdir().unwrap()).collect();
+    for dir in primaries.iter().chain(&secondaries) {
+        fs::write(dir.path().join("existing"), b"was here before the mount").unwrap();
+    }
 
     let (primary_end, secondary_end) = UnixStream::pair().unwrap();
-    let secondary_dir = secondary.path().to_path_buf();
+    let secondary_dirs: Vec<_> = secondaries.iter().map(|d| d.path().to_path_buf()).collect();
     let server = thread::spawn(move || {
-        let mut receiver = Receiver::open(&secondary_dir).unwrap();
+        let mut receivers: Vec<Receiver> = secondary_dirs
+            .iter()
+            .map(|dir| Receiver::open(dir).unwrap())
+            .collect();
         let reader = secondary_end.try_clone().unwrap();
         serve(
             reader,
             secondary_end,
-            &mut receiver,
+            &mut receivers,
             ServeOptions::new("web", AckLevel::Applied),
         )
     });
@@ -170,37 +169,48 @@ fn every_mutation_reaches_the_secondary_and_the_trees_end_identical() {
         module: "web".into(),
         node: "node1".into(),
         session: 1,
+        roots: ROOTS as u16,
     };
     let reader = primary_end.try_clone().unwrap();
     let replicator =
         StreamReplicator::start(reader, primary_end, hello, Duration::from_secs(10)).unwrap();
     let replicator = Arc::new(replicator);
-    let mut mount = mount_in_place(
-        primary.path(),
-        replicator.clone(),
-        OverlayOptions::default(),
-    )
-    .unwrap();
+    let mut mounts: Vec<_> = primaries
+        .iter()
+        .zip(0..)
+        .map(|(dir, root)| {
+            let hook = Arc::new(replicator.root(root));
+            mount_in_place(dir.path(), hook, OverlayOptions::default()).unwrap()
+        })
+        .collect();
 
-    workload(primary.path());
+    thread::scope(|scope| {
+        for dir in &primaries {
+            scope.spawn(|| workload(dir.path()));
+        }
+    });
 
-    mount.unmount().unwrap();
+    for mount in &mut mounts {
+        mount.unmount().unwrap();
+    }
     let stats = replicator.stats();
     replicator.close();
     let end = server.join().unwrap().unwrap();
-    assert!(stats.ops_sent > 500, "{stats:?}");
+    assert!(stats.ops_sent > 1000, "{stats:?}");
     assert!(!replicator.is_broken(), "{stats:?}");
-    // The root's own metadata arrived (compare_trees checks mode, owner and xattrs; the
-    // times are checked here, before its reading moves the atime).
     use std::os::unix::fs::MetadataExt;
-    let root = fs::symlink_metadata(secondary.path()).unwrap();
-    assert_eq!(root.mode() & 0o7777, 0o1751);
-    assert_eq!((root.uid(), root.gid()), (71, 72));
-    assert_eq!((root.mtime(), root.mtime_nsec()), (1_234_567_890, 5));
-    assert_eq!((root.atime(), root.atime_nsec()), (1_234_567_890, 5));
-    let diffs = compare_trees(primary.path(), secondary.path()).unwrap();
-    assert!(
-        diffs.is_empty(),
-        "the replicas differ after {stats:?} / {end:?}:\n{diffs:#?}"
-    );
+    for (primary, secondary) in primaries.iter().zip(&secondaries) {
+        // The root's own metadata arrived (compare_trees checks mode, owner and xattrs; the
+        // times are checked here, before its reading moves the atime).
+        let root = fs::symlink_metadata(secondary.path()).unwrap();
+        assert_eq!(root.mode() & 0o7777, 0o1751);
+        assert_eq!((root.uid(), root.gid()), (71, 72));
+        assert_eq!((root.mtime(), root.mtime_nsec()), (1_234_567_890, 5));
+        assert_eq!((root.atime(), root.atime_nsec()), (1_234_567_890, 5));
+        let diffs = compare_trees(primary.path(), secondary.path()).unwrap();
+        assert!(
+            diffs.is_empty(),
+            "the replicas differ after {stats:?} / {end:?}:\n{diffs:#?}"
+        );
+    }
 }

@@ -31,6 +31,16 @@ pub enum LinkError {
     /// The primary's stream is for another module than the one this secondary serves.
     #[error("module mismatch: this secondary serves {expected:?}, the primary sent {got:?}")]
     ModuleMismatch { expected: String, got: String },
+    /// The primary replicates another number of directories than this secondary has
+    /// receivers for: root indexes would not name the same directories on both sides.
+    #[error(
+        "replicated directory count mismatch: this secondary has {ours} roots, \
+         the primary replicates {theirs}"
+    )]
+    RootsMismatch { ours: usize, theirs: u16 },
+    /// A request names a root this secondary does not have.
+    #[error("request {seq} names root {root}, but there are only {roots} roots")]
+    NoSuchRoot { seq: u64, root: u16, roots: usize },
     /// The secondary said `Goodbye` instead of `HelloAck`; its reason is quoted.
     #[error("the peer refused the link: {0}")]
     Refused(String),
@@ -42,9 +52,10 @@ pub enum LinkError {
     HandshakeTimeout(Duration),
     /// The secondary's receiver refused a request as hostile or out of contract (a path
     /// escaping the root, an unknown handle): the stream is not trustworthy any more.
-    #[error("request {seq} refused: {error}")]
+    #[error("request {seq} to root {root} refused: {error}")]
     RefusedOp {
         seq: u64,
+        root: u16,
         #[source]
         error: ApplyError,
     },

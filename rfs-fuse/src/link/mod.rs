@@ -6,9 +6,13 @@
 //! algorithm: every application write waits for its ack), and hands the two halves of the
 //! connection over (e.g. `TcpStream::try_clone`).
 //!
+//! One link carries every replicated directory ("root") of a module: each request names its
+//! root, and each root's overlay sends through its own [`RootReplicator`]; the secondary
+//! serves one [`Receiver`](crate::receiver::Receiver) per root.
+//!
 //! What the link guarantees:
-//! - **order**: requests leave in [`Replicator::send`] order and the secondary applies them
-//!   in that order (it refuses a gap in the sequence numbers);
+//! - **order**: requests leave in [`StreamReplicator::send_to`] order, across all roots, and
+//!   the secondary applies them in that order (it refuses a gap in the sequence numbers);
 //! - **pipelining**: any number of requests may await their replies, matched by sequence;
 //! - **bounded stalls**: a verdict never waits longer than the send timeout; a timeout, a lost
 //!   connection or a bad frame *breaks* the link: every waiter gets
@@ -33,6 +37,7 @@ pub mod error;
 pub use crate::overlay::replicate as hook;
 mod judge;
 mod reader;
+mod root;
 pub mod sender;
 pub mod server;
 mod shared;
@@ -41,6 +46,7 @@ pub mod transport;
 
 pub use error::LinkError;
 pub use hook::{LocalOutcome, Pending, ReplicationError, Replicator};
+pub use root::RootReplicator;
 pub use sender::{Hello, StreamReplicator};
 pub use server::{Ended, LateFailure, ServeEnd, ServeOptions, serve};
 pub use stats::{LATENCY_WINDOW, LinkStats};

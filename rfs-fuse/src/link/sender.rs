@@ -1,14 +1,18 @@
-//! [`StreamReplicator`]: the primary's end of the link, behind the overlay's [`Replicator`]
-//! hook.
+//! [`StreamReplicator`]: the primary's end of the link, carrying every replicated directory
+//! ("root") of the module in one ordered stream. Each root's overlay gets a
+//! [`RootReplicator`] (from [`StreamReplicator::root`]), its
+//! [`Replicator`](super::Replicator) hook.
 //!
-//! `send` writes the request frame at once, under the mutex that assigns sequence numbers,
-//! so frames leave in `send` order; the returned [`Pending`] waits for the reply matching
-//! its sequence number. Any number of requests may be in flight (the overlay's threads
-//! overlap their round trips). One reader thread routes replies to their waiters.
+//! [`send_to`](StreamReplicator::send_to) writes the request frame at once, under the mutex
+//! that assigns sequence numbers, so frames leave in `send_to` order whatever their root; the
+//! returned [`Pending`] waits for the reply matching its sequence number. Any number of
+//! requests may be in flight (the overlay's threads overlap their round trips). One reader
+//! thread routes replies to their waiters.
 
 use super::error::LinkError;
-use super::hook::{LocalOutcome, Pending, ReplicationError, Replicator};
+use super::hook::{LocalOutcome, Pending, ReplicationError};
 use super::judge::Slot;
+use super::root::RootReplicator;
 use super::shared::{LinkState, Shared};
 use super::stats::LinkStats;
 use super::transport::Transport;
@@ -30,6 +34,9 @@ pub struct Hello {
     pub node: String,
     /// This primary's stream; sequence numbers restart with a new session.
     pub session: u64,
+    /// How many directories the module replicates (the secondary checks it): requests
+    /// name roots `0..roots`.
+    pub roots: u16,
 }
 
 /// The primary's end of a replication link. See the [module](self) documentation.
@@ -38,6 +45,7 @@ pub struct Hello {
 pub struct StreamReplicator {
     shared: Arc<Shared>,
     reader: Mutex<Option<JoinHandle<()>>>,
+    roots: u16,
 }
 
 impl std::fmt::Debug for StreamReplicator {
@@ -69,11 +77,13 @@ impl StreamReplicator {
         let shutdown = writer
             .shutdown_handle()
             .map_err(LinkError::io("preparing the connection's shutdown"))?;
+        let roots = hello.roots;
         let frame = encode_message(&Message::Hello {
             version: PROTOCOL_VERSION,
             module: hello.module,
             node: hello.node,
             session: hello.session,
+            roots,
         })
         .map_err(|source| LinkError::Encode {
             what: "Hello",
@@ -91,6 +101,7 @@ impl StreamReplicator {
         let link = StreamReplicator {
             shared,
             reader: Mutex::new(Some(thread)),
+            roots,
         };
         let error = match handshake_rx.recv_timeout(send_timeout) {
             Ok(Ok(Message::HelloAck {
@@ -128,11 +139,23 @@ impl StreamReplicator {
         self.shared.set_on_broken(Box::new(callback));
     }
 
+    /// The [`Replicator`](super::Replicator) hook of replicated directory `root`, for its
+    /// overlay. A root outside `0..roots` (see [`Hello::roots`]) gets a hook whose requests
+    /// never leave (see [`send_to`](Self::send_to)).
+    pub fn root(self: &Arc<Self>, root: u16) -> RootReplicator {
+        RootReplicator::new(Arc::clone(self), root)
+    }
+
+    /// How many roots this link carries (from [`Hello::roots`]).
+    pub fn roots(&self) -> u16 {
+        self.roots
+    }
+
     /// Registers the callback run when the secondary reports, after acknowledging a request
     /// as received, that it failed to apply it, and the failure does not match the local
     /// outcome: the replicas diverged although the overlay's verdict was `Ok`, and the
     /// engine must resync. Arguments: the request's sequence number and the secondary's
-    /// error (whose message names the operation and its paths).
+    /// error (whose message names the root, the operation and its paths: `root 1: Unlink a`).
     pub fn on_late_failure(&self, callback: impl Fn(u64, &RemoteError) + Send + Sync + 'static) {
         self.shared.set_on_late_failure(Arc::new(callback));
     }
@@ -206,18 +229,21 @@ impl StreamReplicator {
             let _ = thread.join();
         }
     }
-}
 
-impl Replicator for StreamReplicator {
-    fn send(&self, op: Op) -> Pending {
+    /// Queues `op` for replicated directory `root` and returns at once; the verdict is
+    /// collected with [`Pending::wait`]. A request the secondary would refuse before applying
+    /// it (a root outside `0..roots`, a limit of the wire format exceeded) never leaves and
+    /// does not break the link: its verdict is `PeerFailed(EINVAL)`, or `Ok` if the local
+    /// call failed too (neither replica changed).
+    pub fn send_to(&self, root: u16, op: Op) -> Pending {
         let shared = &self.shared;
         let mut guard = lock(&shared.tx);
         let tx = &mut *guard;
         let seq = tx.next_seq;
         tx.buf.clear();
-        if write_message(&mut tx.buf, &Message::Request { seq, op }).is_err() {
-            // The secondary would reject it (a limit exceeded): it never leaves. If the local
-            // call failed too, neither replica changed.
+        if root >= self.roots
+            || write_message(&mut tx.buf, &Message::Request { seq, root, op }).is_err()
+        {
             return Pending::new(|local| match local {
                 LocalOutcome::Failed(_) => Ok(()),
                 LocalOutcome::Applied => Err(ReplicationError::PeerFailed(libc::EINVAL)),

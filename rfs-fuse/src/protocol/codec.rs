@@ -9,16 +9,17 @@
 //!
 //! ```text
 //! message  = tag:u8 body
-//!   1 Hello     version:u16 module:str node:str session:u64
+//!   1 Hello     version:u16 module:str node:str session:u64 roots:u16
 //!   2 HelloAck  version:u16 resume_from:u64
-//!   3 Request   seq:u64 op
+//!   3 Request   seq:u64 root:u16 op
 //!   4 Reply     seq:u64 result:u8 (0 Received | 1 Applied | 2 errno:i32 message:str)
 //!   5 Goodbye   reason:str
-//! op       = tag:u8 body (tags 1..=18 in the order of `Op`'s variants)
+//! op       = tag:u8 body (tags 1..=19 in the order of `Op`'s variants)
 //!   handle:u64  path:bytes  mode/flags:u32 or i32 as in `Op`  owner = uid:u32 gid:u32
 //!   SetAttr, SetXattr, RemoveXattr, FsyncDir: path:Option<path> (absent = the root)
 //!   SetAttr: path present:u8 (bit 0 mode, 1 uid, 2 gid, 3 size, 4 atime, 5 mtime) then the
 //!            present fields in that order; timestamp = sec:i64 nsec:u32 (nsec < 10^9)
+//!   EmptyRoot (19): no body
 //! ```
 //!
 //! Limits (see [`message`](super::message)): paths through [`RelPath::new`](super::op::RelPath::new),
@@ -72,6 +73,7 @@ mod op_tag {
     pub const SET_XATTR: u8 = 16;
     pub const REMOVE_XATTR: u8 = 17;
     pub const FSYNC_DIR: u8 = 18;
+    pub const EMPTY_ROOT: u8 = 19;
 }
 
 /// `SetAttr` presence bits.
@@ -103,6 +105,7 @@ pub fn decode(payload: &Bytes) -> Result<Message, DecodeError> {
 /// An upper bound of the encoded size of `msg` (exact up to a few bytes of fixed fields), so
 /// that the encoder allocates once and copies a write's data once.
 pub fn size_hint(msg: &Message) -> usize {
+    // The largest fixed part, a `Request` carrying a `SetAttr` with every field, is 62 bytes.
     const FIXED: usize = 64;
     let variable = match msg {
         Message::Hello { module, node, .. } => module.len() + node.len(),
@@ -135,7 +138,11 @@ fn op_variable_len(op: &Op) -> usize {
         | Op::Mknod { path, .. }
         | Op::Unlink { path }
         | Op::Rmdir { path } => path_len(path),
-        Op::SetLen { .. } | Op::Fallocate { .. } | Op::Fsync { .. } | Op::Close { .. } => 0,
+        Op::SetLen { .. }
+        | Op::Fallocate { .. }
+        | Op::Fsync { .. }
+        | Op::Close { .. }
+        | Op::EmptyRoot => 0,
     }
 }
 

@@ -1,16 +1,18 @@
 //! The messages of the replication stream and the limits every message respects.
 //!
-//! One connection carries one ordered stream per module. The primary opens it with
-//! [`Message::Hello`], the secondary answers [`Message::HelloAck`]; then the primary sends
-//! [`Message::Request`]s with increasing sequence numbers and the secondary answers each with
-//! one or more [`Message::Reply`]s. Either side may say [`Message::Goodbye`] before closing,
-//! so that a deliberate stop is logged as such and not as a lost peer.
+//! One connection carries one ordered stream per module, for all the module's replicated
+//! directories ("roots", numbered from 0 in the module's configuration order). The primary
+//! opens it with [`Message::Hello`], the secondary answers [`Message::HelloAck`]; then the
+//! primary sends [`Message::Request`]s with increasing sequence numbers, each naming its root,
+//! and the secondary answers each with one or more [`Message::Reply`]s. Either side may say
+//! [`Message::Goodbye`] before closing, so that a deliberate stop is logged as such and not
+//! as a lost peer.
 
 use super::op::Op;
 
 /// The wire format's version, sent in `Hello` and `HelloAck`. Bump it on any change to the
 /// encoding in [`codec`](super::codec).
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest `Write` payload: the FUSE `max_write` (1 MiB, capped by `fs.fuse.max_pages_limit`).
 pub const MAX_WRITE: usize = 1 << 20;
@@ -41,9 +43,13 @@ pub enum Message {
         /// Identifies the primary's stream (sequence numbers restart with a new session), so
         /// that a reconnection can resume where the previous connection stopped.
         session: u64,
+        /// How many directories the module replicates: the secondary refuses a stream
+        /// whose count differs from its own (the root indexes would not mean the same).
+        roots: u16,
     },
-    /// Primary → secondary: one mutating operation, in stream order.
-    Request { seq: u64, op: Op },
+    /// Primary → secondary: one mutating operation on replicated directory `root`, in
+    /// stream order (one sequence across all roots).
+    Request { seq: u64, root: u16, op: Op },
     /// Secondary → primary, answer to `Hello`.
     HelloAck {
         /// The version the secondary will speak.

@@ -196,6 +196,10 @@ pub enum Op {
     FsyncDir {
         path: Option<RelPath>,
     },
+    /// Remove everything beneath the replicated root, keeping the root directory itself and
+    /// its metadata; every open handle is closed. Sent before a full copy onto a secondary
+    /// that holds older content.
+    EmptyRoot,
 }
 
 #[cfg(test)]

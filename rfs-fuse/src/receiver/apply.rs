@@ -2,6 +2,7 @@
 
 use super::attrs;
 use super::beneath::Root;
+use super::empty::empty_root;
 use super::error::{ApplyError, At, Fail, describe};
 use super::handles::{DEFAULT_HANDLE_LIMIT, Handles};
 use super::namespace;
@@ -136,6 +137,10 @@ impl Receiver {
             Op::FsyncDir { path } => {
                 let dir = root.open_dir(path.as_ref())?;
                 fsync(dir).at("syncing the directory")
+            }
+            Op::EmptyRoot => {
+                self.handles.clear();
+                empty_root(root)
             }
         }
     }

@@ -151,5 +151,6 @@ pub(crate) fn describe(op: &Op) -> String {
             name.to_string_lossy()
         ),
         Op::FsyncDir { path } => format!("FsyncDir {}", shown_or_root(path.as_ref())),
+        Op::EmptyRoot => "EmptyRoot".to_string(),
     }
 }

@@ -79,6 +79,12 @@ impl Handles {
             .ok_or(Fail::refused("refused: unknown handle", Errno::EBADF))
     }
 
+    /// Forget every handle, closing the descriptors (errors from `close` are not reported:
+    /// the caller is about to discard what they were writing).
+    pub fn clear(&mut self) {
+        self.fds.clear();
+    }
+
     /// Forget the handle and close its descriptor, reporting the error `close` returns.
     pub fn close(&mut self, handle: Handle) -> Result<(), Fail> {
         let fd = self

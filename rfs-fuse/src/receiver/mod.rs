@@ -4,12 +4,14 @@
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)` up to their parent
 //! directory (`beneath.rs`), and the final component is acted on with `*at()` calls that never
 //! follow it (`object.rs`). Data operations go through an fd cache keyed by the stream handle
-//! (`handles.rs`). A refusal is an [`ApplyError`] whose [`ApplyError::is_refused`] is true: the
-//! caller logs it as a protocol violation.
+//! (`handles.rs`). `EmptyRoot` walks the tree by descriptor, never following a symlink nor
+//! crossing a mount (`empty.rs`). A refusal is an [`ApplyError`] whose
+//! [`ApplyError::is_refused`] is true: the caller logs it as a protocol violation.
 
 mod apply;
 mod attrs;
 mod beneath;
+mod empty;
 mod error;
 mod handles;
 mod namespace;

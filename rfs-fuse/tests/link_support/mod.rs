@@ -1,6 +1,6 @@
-//! Helpers shared by the replication link's tests: a secondary serving a temp dir on its own
-//! thread, a primary playing its local side with a second `Receiver`, and a raw peer that
-//! speaks frames by hand (to misbehave).
+//! Helpers shared by the replication link's tests: a secondary serving temp dirs (one per
+//! root) on its own thread, a primary playing its local side with its own `Receiver`s, and a
+//! raw peer that speaks frames by hand (to misbehave).
 #![allow(dead_code)]
 
 use rfs_fuse::link::{
@@ -12,6 +12,7 @@ use rfs_fuse::protocol::{AckLevel, Message, MessageDecoder, encode_message};
 use rfs_fuse::receiver::{ApplyError, Receiver};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
@@ -33,11 +34,17 @@ pub fn owner() -> Owner {
     }
 }
 
+/// A one-root primary's `Hello`.
 pub fn hello(module: &str) -> Hello {
+    hello_roots(module, 1)
+}
+
+pub fn hello_roots(module: &str, roots: u16) -> Hello {
     Hello {
         module: module.to_string(),
         node: "node1".to_string(),
         session: 7,
+        roots,
     }
 }
 
@@ -48,29 +55,49 @@ pub fn outcome(result: Result<(), ApplyError>) -> LocalOutcome {
     }
 }
 
-/// A secondary serving a fresh temp dir on its own thread.
+/// A secondary serving fresh temp dirs (one per root) on its own thread.
 pub struct Secondary {
-    pub dir: TempDir,
+    pub dirs: Vec<TempDir>,
     thread: JoinHandle<Result<ServeEnd, LinkError>>,
 }
 
 impl Secondary {
+    /// One root.
     pub fn spawn<S>(stream: S, options: ServeOptions) -> Secondary
     where
         S: Read + Write + TryCloneStream + Send + 'static,
     {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let thread = thread::spawn(move || {
-            let mut receiver = Receiver::open(&root).unwrap();
-            let reader = stream.try_clone_stream();
-            serve(reader, stream, &mut receiver, options)
-        });
-        Secondary { dir, thread }
+        Secondary::spawn_roots(stream, options, 1)
     }
 
+    pub fn spawn_roots<S>(stream: S, options: ServeOptions, roots: usize) -> Secondary
+    where
+        S: Read + Write + TryCloneStream + Send + 'static,
+    {
+        let dirs: Vec<TempDir> = (0..roots).map(|_| tempfile::tempdir().unwrap()).collect();
+        let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+        let thread = thread::spawn(move || {
+            let mut receivers: Vec<Receiver> =
+                paths.iter().map(|p| Receiver::open(p).unwrap()).collect();
+            let reader = stream.try_clone_stream();
+            serve(reader, stream, &mut receivers, options)
+        });
+        Secondary { dirs, thread }
+    }
+
+    /// Root 0's directory.
+    pub fn dir(&self) -> &Path {
+        self.dirs[0].path()
+    }
+
+    /// Root 0's directory and how serving ended.
     pub fn join(self) -> (TempDir, Result<ServeEnd, LinkError>) {
-        (self.dir, self.thread.join().unwrap())
+        let (mut dirs, end) = self.join_all();
+        (dirs.swap_remove(0), end)
+    }
+
+    pub fn join_all(self) -> (Vec<TempDir>, Result<ServeEnd, LinkError>) {
+        (self.dirs, self.thread.join().unwrap())
     }
 }
 
@@ -90,41 +117,76 @@ impl TryCloneStream for std::net::TcpStream {
     }
 }
 
-/// The primary: its own replica (applied with a `Receiver`, as the overlay would apply
-/// locally) and the link.
+/// The primary: its own replicas, one per root (applied with a `Receiver`, as the overlay
+/// would apply locally), and the link.
 pub struct Primary {
-    pub dir: TempDir,
-    pub local: Receiver,
-    pub link: StreamReplicator,
+    pub dirs: Vec<TempDir>,
+    pub locals: Vec<Receiver>,
+    pub link: Arc<StreamReplicator>,
 }
 
 impl Primary {
+    /// As many local replicas as the link has roots.
     pub fn new(link: StreamReplicator) -> Primary {
-        let dir = tempfile::tempdir().unwrap();
-        let local = Receiver::open(dir.path()).unwrap();
-        Primary { dir, local, link }
+        let dirs: Vec<TempDir> = (0..link.roots())
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        let locals = dirs
+            .iter()
+            .map(|d| Receiver::open(d.path()).unwrap())
+            .collect();
+        Primary {
+            dirs,
+            locals,
+            link: Arc::new(link),
+        }
+    }
+
+    /// Root 0's directory.
+    pub fn dir(&self) -> &Path {
+        self.dirs[0].path()
+    }
+
+    /// Root 0's local receiver.
+    pub fn local(&mut self) -> &mut Receiver {
+        &mut self.locals[0]
+    }
+
+    /// [`replicate_to`](Self::replicate_to) root 0.
+    pub fn replicate(&mut self, op: Op) -> Result<(), ReplicationError> {
+        self.replicate_to(0, op)
     }
 
     /// What the overlay does: send first, apply locally while the frame travels, then
     /// collect the verdict with the local outcome.
-    pub fn replicate(&mut self, op: Op) -> Result<(), ReplicationError> {
-        let pending = self.link.send(op.clone());
-        let local = outcome(self.local.apply(&op));
+    pub fn replicate_to(&mut self, root: u16, op: Op) -> Result<(), ReplicationError> {
+        let pending = self.link.send_to(root, op.clone());
+        let local = outcome(self.locals[usize::from(root)].apply(&op));
         pending.settle(local)
     }
 
-    /// Sends without waiting (pipelining); the caller applies locally and settles later.
+    /// Sends to root 0 without waiting (pipelining); the caller applies locally and settles
+    /// later.
     pub fn send(&self, op: Op) -> Pending {
-        self.link.send(op)
+        self.link.send_to(0, op)
     }
 }
 
-/// A primary and a secondary over a Unix socket pair.
+/// A one-root primary and secondary over a Unix socket pair.
 pub fn pair(options: ServeOptions, send_timeout: Duration) -> (Primary, Secondary) {
+    pair_roots(options, send_timeout, 1)
+}
+
+/// A primary and a secondary with `roots` replicated directories each.
+pub fn pair_roots(
+    options: ServeOptions,
+    send_timeout: Duration,
+    roots: u16,
+) -> (Primary, Secondary) {
     let (a, b) = UnixStream::pair().unwrap();
-    let secondary = Secondary::spawn(b, options);
-    let link =
-        StreamReplicator::start(a.try_clone().unwrap(), a, hello(MODULE), send_timeout).unwrap();
+    let secondary = Secondary::spawn_roots(b, options, usize::from(roots));
+    let hello = hello_roots(MODULE, roots);
+    let link = StreamReplicator::start(a.try_clone().unwrap(), a, hello, send_timeout).unwrap();
     (Primary::new(link), secondary)
 }
 
@@ -201,19 +263,29 @@ impl RawPeer {
         });
     }
 
-    /// As a primary: says Hello and expects HelloAck.
+    /// As a one-root primary: says Hello and expects HelloAck.
     pub fn hello(&mut self, module: &str) {
+        self.hello_roots(module, 1);
+    }
+
+    pub fn hello_roots(&mut self, module: &str, roots: u16) {
         self.send(&Message::Hello {
             version: rfs_fuse::protocol::PROTOCOL_VERSION,
             module: module.to_string(),
             node: "raw".to_string(),
             session: 1,
+            roots,
         });
         assert!(matches!(self.recv(), Some(Message::HelloAck { .. })));
     }
 
+    /// A request to root 0.
     pub fn request(&mut self, seq: u64, op: Op) {
-        self.send(&Message::Request { seq, op });
+        self.request_to(seq, 0, op);
+    }
+
+    pub fn request_to(&mut self, seq: u64, root: u16, op: Op) {
+        self.send(&Message::Request { seq, root, op });
     }
 }
 

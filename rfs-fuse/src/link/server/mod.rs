@@ -1,4 +1,5 @@
-//! [`serve`]: the secondary's end of the link, applying the primary's requests in order.
+//! [`serve`]: the secondary's end of the link, applying the primary's requests in order,
+//! each with the receiver of the root it names.
 //!
 //! Replies are batched: every request already decoded is handled before the replies are
 //! written, so a burst of small writes costs one `write(2)` of replies, not one per request.
@@ -23,17 +24,21 @@ pub use types::{Ended, LateFailure, MAX_KEPT_LATE_FAILURES, ServeEnd, ServeOptio
 const READ_CHUNK: usize = 256 << 10;
 
 /// Serves one primary on one connection until it says Goodbye or closes (`Ok`), or until
-/// the connection fails, a frame is bad, the primary breaks the protocol (wrong version or
-/// module, a gap in sequence numbers) or sends a request the receiver refuses as hostile
-/// (`Err`; the primary is told why in a Goodbye when the connection still allows it).
-/// A failed request is answered with its errno and does not end the connection.
+/// the connection fails, a frame is bad, the primary breaks the protocol (wrong version,
+/// module or number of roots, a gap in sequence numbers, a root index out of range) or
+/// sends a request the receiver refuses as hostile (`Err`; the primary is told why in a
+/// Goodbye when the connection still allows it). A failed request is answered with its
+/// errno and does not end the connection.
+///
+/// `receivers` holds one receiver per replicated directory of the module, indexed by root
+/// (the primary's `Hello` must announce that many).
 ///
 /// Blocks the calling thread. The caller owns the connection: set `TCP_NODELAY`, and a read
 /// timeout if a silent primary should end the connection.
 pub fn serve<R: Read, W: Write>(
     reader: R,
     writer: W,
-    receiver: &mut Receiver,
+    receivers: &mut [Receiver],
     options: ServeOptions,
 ) -> Result<ServeEnd, LinkError> {
     let mut server = Server {
@@ -42,7 +47,7 @@ pub fn serve<R: Read, W: Write>(
         chunk: vec![0; READ_CHUNK],
         writer,
         out: BytesMut::new(),
-        receiver,
+        receivers,
         options,
         next_seq: 0,
         end: ServeEnd {
@@ -67,6 +72,13 @@ pub fn serve<R: Read, W: Write>(
     }
 }
 
+/// A request accepted into a batch: in sequence, to an existing root.
+struct Queued {
+    seq: u64,
+    root: u16,
+    op: Op,
+}
+
 /// Why collecting a batch stopped, to act on once the batch is handled.
 enum Stop {
     Ended(Ended),
@@ -80,7 +92,7 @@ struct Server<'r, R, W> {
     writer: W,
     /// Replies not written yet.
     out: BytesMut,
-    receiver: &'r mut Receiver,
+    receivers: &'r mut [Receiver],
     options: ServeOptions,
     next_seq: u64,
     end: ServeEnd,
@@ -98,6 +110,7 @@ impl<R: Read, W: Write> Server<'_, R, W> {
             module,
             node,
             session,
+            roots,
         } = hello
         else {
             return Err(LinkError::Protocol(format!(
@@ -115,6 +128,12 @@ impl<R: Read, W: Write> Server<'_, R, W> {
             return Err(LinkError::ModuleMismatch {
                 expected: self.options.module.clone(),
                 got: module,
+            });
+        }
+        if usize::from(roots) != self.receivers.len() {
+            return Err(LinkError::RootsMismatch {
+                ours: self.receivers.len(),
+                theirs: roots,
             });
         }
         self.end.node = node;
@@ -141,7 +160,7 @@ impl<R: Read, W: Write> Server<'_, R, W> {
 
     /// Every request decodable now (reading only if none is), up to the first message that
     /// ends the connection; the requests before a bad frame are still valid and handled.
-    fn collect(&mut self) -> (Vec<(u64, Op)>, Option<Stop>) {
+    fn collect(&mut self) -> (Vec<Queued>, Option<Stop>) {
         let mut batch = Vec::new();
         let mut next = match self.next_message() {
             Ok(Some(message)) => Some(message),
@@ -150,9 +169,14 @@ impl<R: Read, W: Write> Server<'_, R, W> {
         };
         while let Some(message) = next {
             match message {
-                Message::Request { seq, op } if seq == self.next_seq => {
+                Message::Request { seq, root, op } if seq == self.next_seq => {
+                    let roots = self.receivers.len();
+                    if usize::from(root) >= roots {
+                        let error = LinkError::NoSuchRoot { seq, root, roots };
+                        return (batch, Some(Stop::Failed(error)));
+                    }
                     self.next_seq = seq.wrapping_add(1);
-                    batch.push((seq, op));
+                    batch.push(Queued { seq, root, op });
                 }
                 Message::Request { seq, .. } => {
                     let error = LinkError::Protocol(format!(
@@ -180,30 +204,36 @@ impl<R: Read, W: Write> Server<'_, R, W> {
         (batch, None)
     }
 
-    fn process(&mut self, batch: Vec<(u64, Op)>) -> Result<(), LinkError> {
+    fn process(&mut self, batch: Vec<Queued>) -> Result<(), LinkError> {
         let early = self.options.ack_level == AckLevel::Received;
         if early && !batch.is_empty() {
-            for (seq, op) in &batch {
-                if !is_sync(op) {
-                    self.reply(*seq, Ok(AckLevel::Received))?;
+            for queued in &batch {
+                if !is_sync(&queued.op) {
+                    self.reply(queued.seq, Ok(AckLevel::Received))?;
                 }
             }
             self.flush()?;
         }
-        for (seq, op) in batch {
+        for Queued { seq, root, op } in batch {
             self.end.requests += 1;
-            match self.receiver.apply(&op) {
+            let roots = self.receivers.len();
+            let Some(receiver) = self.receivers.get_mut(usize::from(root)) else {
+                // `collect` let no such request through.
+                return Err(LinkError::NoSuchRoot { seq, root, roots });
+            };
+            match receiver.apply(&op) {
                 Ok(()) => self.reply(seq, Ok(AckLevel::Applied))?,
                 Err(error) => {
-                    let remote = RemoteError::new(error.errno() as i32, error.to_string());
+                    let message = format!("root {root}: {error}");
+                    let remote = RemoteError::new(error.errno() as i32, message);
                     self.reply(seq, Err(remote.clone()))?;
                     if error.is_refused() {
                         // Tell the primary which request, then end the connection.
                         let _ = self.flush();
-                        return Err(LinkError::RefusedOp { seq, error });
+                        return Err(LinkError::RefusedOp { seq, root, error });
                     }
                     if early && !is_sync(&op) {
-                        self.late_failure(seq, remote);
+                        self.late_failure(seq, root, remote);
                     }
                 }
             }
@@ -211,9 +241,10 @@ impl<R: Read, W: Write> Server<'_, R, W> {
         self.flush()
     }
 
-    fn late_failure(&mut self, seq: u64, error: RemoteError) {
+    fn late_failure(&mut self, seq: u64, root: u16, error: RemoteError) {
         let failure = LateFailure {
             seq,
+            root,
             errno: error.errno,
             message: error.message,
         };

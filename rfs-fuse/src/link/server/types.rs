@@ -47,8 +47,10 @@ impl ServeOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateFailure {
     pub seq: u64,
+    /// The replicated directory it was for: the one to resync.
+    pub root: u16,
     pub errno: i32,
-    /// Names the operation and its paths.
+    /// Names the root, the operation and its paths.
     pub message: String,
 }
 

@@ -30,6 +30,7 @@ pub(super) fn message(payload: &Bytes) -> Result<Message> {
             module: r.text("Hello.module", MAX_NAME)?,
             node: r.text("Hello.node", MAX_NAME)?,
             session: r.u64("Hello.session")?,
+            roots: r.u16("Hello.roots")?,
         },
         tag::HELLO_ACK => Message::HelloAck {
             version: r.u16("HelloAck.version")?,
@@ -37,6 +38,7 @@ pub(super) fn message(payload: &Bytes) -> Result<Message> {
         },
         tag::REQUEST => Message::Request {
             seq: r.u64("Request.seq")?,
+            root: r.u16("Request.root")?,
             op: op(&mut r)?,
         },
         tag::REPLY => Message::Reply {
@@ -146,6 +148,7 @@ fn op(r: &mut Reader<'_>) -> Result<Op> {
         op_tag::FSYNC_DIR => Op::FsyncDir {
             path: r.opt_path("FsyncDir.path")?,
         },
+        op_tag::EMPTY_ROOT => Op::EmptyRoot,
         other => return Err(invalid("Request.op", Invalid::UnknownTag(other))),
     })
 }

@@ -26,12 +26,14 @@ pub(super) fn message(msg: &Message, out: &mut BytesMut) -> Result {
             module,
             node,
             session,
+            roots,
         } => {
             out.put_u8(tag::HELLO);
             out.put_u16_le(*version);
             blob(out, "Hello.module", module.as_bytes(), MAX_NAME)?;
             blob(out, "Hello.node", node.as_bytes(), MAX_NAME)?;
             out.put_u64_le(*session);
+            out.put_u16_le(*roots);
         }
         Message::HelloAck {
             version,
@@ -41,9 +43,10 @@ pub(super) fn message(msg: &Message, out: &mut BytesMut) -> Result {
             out.put_u16_le(*version);
             out.put_u64_le(*resume_from);
         }
-        Message::Request { seq, op: o } => {
+        Message::Request { seq, root, op: o } => {
             out.put_u8(tag::REQUEST);
             out.put_u64_le(*seq);
+            out.put_u16_le(*root);
             op(o, out)?;
         }
         Message::Reply { seq, result } => {
@@ -201,6 +204,7 @@ fn op(op: &Op, out: &mut BytesMut) -> Result {
             out.put_u8(op_tag::FSYNC_DIR);
             opt_path(out, "FsyncDir.path", p.as_ref())?;
         }
+        Op::EmptyRoot => out.put_u8(op_tag::EMPTY_ROOT),
     }
     Ok(())
 }

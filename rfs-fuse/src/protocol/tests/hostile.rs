@@ -99,10 +99,11 @@ fn a_crc_mismatch_says_so() {
 #[test]
 fn hostile_lengths_inside_a_valid_frame_are_rejected_before_allocating() {
     let hello = Message::Hello {
-        version: 1,
+        version: 2,
         module: "MODULE".into(),
         node: "n".into(),
         session: 1,
+        roots: 1,
     };
     // u32::MAX as the length of a string: refused by the field's limit, nothing allocated.
     let mut bad = payload(&hello)[..3].to_vec();
@@ -151,7 +152,8 @@ fn hostile_lengths_inside_a_valid_frame_are_rejected_before_allocating() {
         handle: 1,
         path: path("P"),
     });
-    let bad = [&payload(&open)[..18], &u32::MAX.to_le_bytes()[..], b"P"].concat();
+    // tag 1 + seq 8 + root 2 + op tag 1 + handle 8, then the path's length.
+    let bad = [&payload(&open)[..20], &u32::MAX.to_le_bytes()[..], b"P"].concat();
     assert_eq!(
         decode_err(&bad).to_string(),
         "Open.path: 4294967295 bytes exceed the 4096-byte limit"
@@ -324,12 +326,24 @@ fn malformed_fields_are_rejected_naming_the_field() {
         "message: 1 unexpected trailing bytes",
     );
 
+    // The op tag follows tag 1 + seq 8 + root 2.
     let close = payload(&request(Op::Close { handle: 9 }));
     let mut bad = close.to_vec();
-    bad[9] = 19;
-    check(&bad, "Request.op: unknown tag 19");
-    bad[9] = 0;
+    bad[11] = 20;
+    check(&bad, "Request.op: unknown tag 20");
+    bad[11] = 0;
     check(&bad, "Request.op: unknown tag 0");
+    let empty = payload(&request(Op::EmptyRoot));
+    assert_eq!(empty.len(), 12);
+    check(
+        &[&empty[..], &[0][..]].concat(),
+        "message: 1 unexpected trailing bytes",
+    );
+    check(
+        &empty[..10],
+        "Request.root: needs 2 bytes but only 1 remain",
+    );
+    check(&empty[..11], "Request.op: needs 1 bytes but only 0 remain");
 
     let reply = payload(&Message::Reply {
         seq: 1,
@@ -351,7 +365,7 @@ fn malformed_fields_are_rejected_naming_the_field() {
     let mut bad = dir.to_vec();
     *bad.last_mut().unwrap() = 2;
     check(&bad, "FsyncDir.path: invalid boolean 2 (must be 0 or 1)");
-    // The root-capable paths: the presence byte right after the op tag (payload byte 10).
+    // The root-capable paths: the presence byte right after the op tag (payload byte 12).
     let root_ops = [
         (
             "SetAttr.path",
@@ -379,8 +393,8 @@ fn malformed_fields_are_rejected_naming_the_field() {
     ];
     for (field, op) in root_ops {
         let mut bad = payload(&request(op)).to_vec();
-        assert_eq!(bad[10], 0);
-        bad[10] = 2;
+        assert_eq!(bad[12], 0);
+        bad[12] = 2;
         check(
             &bad,
             &format!("{field}: invalid boolean 2 (must be 0 or 1)"),
@@ -446,14 +460,20 @@ fn malformed_fields_are_rejected_naming_the_field() {
         "Symlink.target: 4097 bytes exceed the 4096-byte limit",
     );
     let hello = Message::Hello {
-        version: 1,
+        version: 2,
         module: "m".into(),
         node: "ND".into(),
         session: 0,
+        roots: 2,
     };
     check(
         &substitute(&hello, b"ND", b"\xff\xfe"),
         "Hello.node: must be valid UTF-8",
+    );
+    let good = payload(&hello);
+    check(
+        &good[..good.len() - 1],
+        "Hello.roots: needs 2 bytes but only 1 remain",
     );
 }
 
@@ -515,10 +535,11 @@ fn invalid_messages_are_refused_on_encode_leaving_the_buffer_unchanged() {
     );
     refused(
         Message::Hello {
-            version: 1,
+            version: 2,
             module: "m".repeat(256),
             node: String::new(),
             session: 0,
+            roots: 1,
         },
         "Hello.module",
     );

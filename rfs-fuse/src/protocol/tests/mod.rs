@@ -23,8 +23,13 @@ fn payload(msg: &Message) -> Bytes {
     out.freeze()
 }
 
+/// A request to root 3 (not 0, so that a root field read as zero would show).
 fn request(op: Op) -> Message {
-    Message::Request { seq: 42, op }
+    Message::Request {
+        seq: 42,
+        root: 3,
+        op,
+    }
 }
 
 const OWNER: Owner = Owner {
@@ -54,9 +59,10 @@ fn op_kind(op: &Op) -> usize {
         Op::SetXattr { .. } => 15,
         Op::RemoveXattr { .. } => 16,
         Op::FsyncDir { .. } => 17,
+        Op::EmptyRoot => 18,
     }
 }
-const OP_KINDS: usize = 18;
+const OP_KINDS: usize = 19;
 
 /// Small messages: every message kind and every op variant, with ordinary values.
 fn samples() -> Vec<Message> {
@@ -160,17 +166,29 @@ fn samples() -> Vec<Message> {
         Op::FsyncDir {
             path: Some(path("a")),
         },
+        Op::EmptyRoot,
     ];
     let mut msgs: Vec<Message> = ops.into_iter().map(request).collect();
     msgs.extend([
+        Message::Request {
+            seq: 0,
+            root: 0,
+            op: Op::Close { handle: 1 },
+        },
+        Message::Request {
+            seq: u64::MAX,
+            root: u16::MAX,
+            op: Op::EmptyRoot,
+        },
         Message::Hello {
-            version: 1,
+            version: 2,
             module: "mydb".into(),
             node: "node-1".into(),
             session: 0xDEAD_BEEF,
+            roots: 2,
         },
         Message::HelloAck {
-            version: 1,
+            version: 2,
             resume_from: 17,
         },
         Message::Reply {

@@ -19,6 +19,7 @@ pub fn message(rng: &mut StdRng) -> Message {
             module: text(rng, MAX_NAME),
             node: text(rng, MAX_NAME),
             session: int(rng),
+            roots: small(rng),
         },
         1 => Message::HelloAck {
             version: rng.random(),
@@ -37,13 +38,14 @@ pub fn message(rng: &mut StdRng) -> Message {
         },
         _ => Message::Request {
             seq: int(rng),
+            root: small(rng),
             op: op(rng),
         },
     }
 }
 
 pub fn op(rng: &mut StdRng) -> Op {
-    match rng.random_range(0..18) {
+    match rng.random_range(0..19) {
         0 => Op::Open {
             handle: int(rng),
             path: path(rng),
@@ -123,9 +125,19 @@ pub fn op(rng: &mut StdRng) -> Op {
             path: rng.random_bool(0.5).then(|| path(rng)),
             name: name(rng, MAX_XATTR_NAME, false),
         },
-        _ => Op::FsyncDir {
+        17 => Op::FsyncDir {
             path: rng.random_bool(0.5).then(|| path(rng)),
         },
+        _ => Op::EmptyRoot,
+    }
+}
+
+/// A root index or root count: mostly small, sometimes extreme.
+fn small(rng: &mut StdRng) -> u16 {
+    match rng.random_range(0..6) {
+        0 => u16::MAX,
+        1 => rng.random(),
+        _ => rng.random_range(0..4),
     }
 }
 

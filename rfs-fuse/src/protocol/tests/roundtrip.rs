@@ -105,7 +105,15 @@ fn empty_and_maximal_sizes_round_trip() {
         module: "m".repeat(MAX_NAME),
         node: String::new(),
         session: u64::MAX,
+        roots: u16::MAX,
     });
+    for root in [0, 1, u16::MAX] {
+        assert_round_trip(&Message::Request {
+            seq: 0,
+            root,
+            op: Op::EmptyRoot,
+        });
+    }
     assert_round_trip(&Message::Reply {
         seq: u64::MAX,
         result: Err(RemoteError::new(i32::MIN, "e".repeat(MAX_TEXT))),
@@ -154,14 +162,26 @@ fn random_messages_round_trip() {
 #[test]
 fn wire_format_is_stable() {
     let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let hello = Message::Hello {
+        version: 2,
+        module: "db".into(),
+        node: "n1".into(),
+        session: 9,
+        roots: 2,
+    };
+    assert_eq!(
+        hex(&frame_of(&hello)),
+        "1900000070049191010200020000006462020000006e3109000000000000000200"
+    );
     let ack = Message::HelloAck {
-        version: 1,
+        version: 2,
         resume_from: 17,
     };
     assert_eq!(
         hex(&frame_of(&ack)),
-        "0b000000a652386c0201001100000000000000"
+        "0b000000a5e90f870202001100000000000000"
     );
+    // A request: seq:u64, root:u16, then the op.
     let write = request(Op::Write {
         handle: 7,
         offset: 4096,
@@ -169,7 +189,16 @@ fn wire_format_is_stable() {
     });
     assert_eq!(
         hex(&frame_of(&write)),
-        "20000000a6eed0ce032a000000000000000307000000000000000010000000000000020000006869"
+        "22000000c6b04403032a0000000000000003000307000000000000000010000000000000020000006869"
+    );
+    let empty = Message::Request {
+        seq: 5,
+        root: 1,
+        op: Op::EmptyRoot,
+    };
+    assert_eq!(
+        hex(&frame_of(&empty)),
+        "0c000000349360f8030500000000000000010013"
     );
     // The optional path of SetAttr/SetXattr/RemoveXattr/FsyncDir: 0 for the root, or 1 then
     // the path (u32 length, bytes).
@@ -182,7 +211,7 @@ fn wire_format_is_stable() {
     });
     assert_eq!(
         hex(&frame_of(&root_chmod)),
-        "10000000a41646c4032a000000000000000f0001ed010000"
+        "12000000c2696046032a0000000000000003000f0001ed010000"
     );
     let remove = request(Op::RemoveXattr {
         path: Some(path("d")),
@@ -190,7 +219,7 @@ fn wire_format_is_stable() {
     });
     assert_eq!(
         hex(&frame_of(&remove)),
-        "1a000000c6c02db4032a000000000000001101010000006406000000757365722e61"
+        "1c000000ff285e67032a0000000000000003001101010000006406000000757365722e61"
     );
 }
 

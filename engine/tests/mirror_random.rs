@@ -56,10 +56,10 @@ fn run_schedule(seed: u64, duration: Duration) -> Tally {
             w.dump()
         );
         tally.serving_ticks += serving;
-        for j in 0..2 {
+        for (j, was) in intended.iter_mut().enumerate() {
             let now_intended = w.nodes[j].machine.as_ref().map(|m| m.intended_role());
             let took_over =
-                intended[j] == Some(Role::Second) && now_intended.is_some_and(|r| r.is_serving());
+                *was == Some(Role::Second) && now_intended.is_some_and(|r| r.is_serving());
             if took_over && w.opts.has_data {
                 tally.data_takeovers += 1;
                 assert!(
@@ -73,7 +73,7 @@ fn run_schedule(seed: u64, duration: Duration) -> Tally {
                     w.dump()
                 );
             }
-            intended[j] = now_intended;
+            *was = now_intended;
         }
         for (i, until) in down_until.iter_mut().enumerate() {
             if until.is_some_and(|t| w.now >= t) {

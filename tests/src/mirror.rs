@@ -33,6 +33,10 @@ pub struct MirrorConfig {
     pub app_port: u16,
     /// Inserted as is inside `<service>` (e.g. `<check>...</check>` for checkers).
     pub extra_xml: String,
+    /// Replicated directories (`<rfs><replicated dir/>`); none: no `<rfs>`.
+    pub rfs_dirs: Vec<String>,
+    /// `<rfs async>`: `second` or `none`.
+    pub rfs_async: String,
 }
 
 impl Default for MirrorConfig {
@@ -50,6 +54,8 @@ impl Default for MirrorConfig {
             vip: Ipv4Addr::new(10, 88, 0, 10),
             app_port: 8080,
             extra_xml: String::new(),
+            rfs_dirs: Vec::new(),
+            rfs_async: "second".into(),
         }
     }
 }
@@ -70,11 +76,21 @@ impl MirrorConfig {
             .iter()
             .map(|lan| format!(r#"<heartbeat name="{lan}"/>"#))
             .collect();
+        let rfs = if self.rfs_dirs.is_empty() {
+            String::new()
+        } else {
+            let dirs: String = self
+                .rfs_dirs
+                .iter()
+                .map(|d| format!(r#"<replicated dir="{d}" mode="read_only"/>"#))
+                .collect();
+            format!("\n  <rfs async=\"{}\">{dirs}</rfs>", self.rfs_async)
+        };
         format!(
             r#"<safe><service mode="mirror" defaultprim="{defaultprim}" failover="{failover}" maxloop="3" loop_interval="24h">
   <heart pulse="{pulse}" timeout="{timeout}">{heartbeats}</heart>
   <vip><interface_list><interface check="on" arpreroute="on"><real_interface><virtual_addr addr="{vip}" where="one_side_alias"/></real_interface></interface></interface_list></vip>
-  <user nicestoptimeout="5s" forcestoptimeout="5s"/>{extra_xml}
+  <user nicestoptimeout="5s" forcestoptimeout="5s"/>{rfs}{extra_xml}
 </service></safe>
 "#
         )

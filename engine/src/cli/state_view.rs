@@ -1,6 +1,7 @@
 //! How `hakit state` shows a module.
 
 use hakit::daemon::board::ModuleView;
+use hakit::mirror::plan::DataMode;
 use std::fmt::Write;
 
 pub fn one_line(view: &ModuleView) -> String {
@@ -68,6 +69,52 @@ pub fn verbose(view: &ModuleView) -> String {
     for (ident, detail) in &s.failing_checkers {
         let _ = writeln!(out, "  FAILING       {ident}: {detail}");
     }
-    let _ = writeln!(out, "  replication   none (no <rfs> in this module)");
+    replication(&mut out, view);
     out
+}
+
+fn replication(out: &mut String, view: &ModuleView) {
+    let Some(data) = &view.data else {
+        let _ = writeln!(out, "  replication   none (no <rfs> in this module)");
+        return;
+    };
+    let s = &view.status;
+    let dirs: Vec<String> = data.dirs.iter().map(|d| d.display().to_string()).collect();
+    let mode = match data.mode {
+        DataMode::Off => "unmounted",
+        DataMode::Serve => "mounted read-write",
+        DataMode::Receive => "mounted read-only, receiving",
+    };
+    let _ = writeln!(out, "  replicated    {} ({mode})", dirs.join(", "));
+    let level = match data.ack_level.as_str() {
+        "none" => "async=\"none\": a write returns once applied on the peer",
+        _ => "async=\"second\": a write returns once in the peer's memory",
+    };
+    let _ = writeln!(out, "  ack level     {level}; fsync always durable on both");
+    match (s.replicating_to, &data.link) {
+        (Some(_), Some(link)) => {
+            let state = match (&link.broken, s.replication_up) {
+                (Some(why), _) => format!("BROKEN: {why}"),
+                (None, true) => "up".to_string(),
+                (None, false) => "copying".to_string(),
+            };
+            let us = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} µs"));
+            let _ = writeln!(
+                out,
+                "  stream        {state}; {} operations, {} bytes sent, {} in flight, ack \
+                 latency p50 {} p99 {}",
+                link.ops_sent,
+                link.bytes_sent,
+                link.in_flight,
+                us(link.ack_p50_us),
+                us(link.ack_p99_us)
+            );
+        }
+        (Some(_), None) => {
+            let _ = writeln!(out, "  stream        connecting to {}", s.peer.node);
+        }
+        (None, _) => {
+            let _ = writeln!(out, "  stream        none");
+        }
+    }
 }

@@ -260,6 +260,10 @@ pub struct SplitBrain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rfs {
     pub ack: AckLevel,
+    /// How long the primary waits for the peer's acknowledgement before declaring the
+    /// stream broken; `None`: the heartbeat timeout (a dead peer then stalls writes no longer
+    /// than its detection).
+    pub sendtimeout: Option<Duration>,
     pub nbrei: u32,
     pub ruzone_blocksize: u64,
     /// Bytes per second; `None` = unlimited.

@@ -18,6 +18,9 @@ pub struct ModuleView {
     pub status: Status,
     /// Heartbeats dropped because they failed authentication or replay checks.
     pub rejected_heartbeats: u64,
+    /// Replicated directories and the stream's figures (modules with `<rfs>`).
+    #[serde(default)]
+    pub data: Option<super::data::DataView>,
 }
 
 /// One farm module as the outside world sees it.

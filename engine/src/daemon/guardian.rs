@@ -171,6 +171,7 @@ async fn release_all(roots: &Roots, node: &str, held: Holdings) -> i32 {
             && held.vips.get(name).is_none_or(|v| v.is_empty())
             && sysctls.is_empty()
         {
+            detach_dead_mounts(module, &log);
             continue;
         }
         log("the daemon died without stopping: the guardian releases what it held");
@@ -201,8 +202,24 @@ async fn release_all(roots: &Roots, node: &str, held: Holdings) -> i32 {
                 Err(e) => log(&format!("guardian: cannot restore {}: {e}", path.display())),
             }
         }
+        detach_dead_mounts(module, &log);
     }
     0
+}
+
+/// The dead daemon's overlays answer every access with ENOTCONN: detach them, so that the
+/// replicated directories show their real files again (the next daemon mounts afresh).
+fn detach_dead_mounts(module: &crate::config::Module, log: &dyn Fn(&str)) {
+    for replicated in module.rfs.iter().flat_map(|rfs| &rfs.replicated) {
+        let dir = &replicated.dir;
+        match rfs_fuse::overlay::clean_stale(dir) {
+            Ok(()) => log(&format!(
+                "guardian: {} no longer covered by the dead daemon's mount",
+                dir.display()
+            )),
+            Err(e) => log(&format!("guardian: {}: {e}", dir.display())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! its HTTP server and its guardian.
 
 pub mod board;
+pub mod data;
 pub mod farm_arp;
 pub mod farm_heartbeats;
 pub mod farm_plane;
@@ -99,16 +100,6 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         .map_err(DaemonError::Addresses)?;
     let me = identity::find_me(&config.cluster, opts.node.as_deref(), &local)?;
     let key = ClusterKey::load(&roots.key_file())?.heartbeat_key();
-    for module in &config.modules {
-        if module.rfs.is_some() {
-            return Err(DaemonError::Unsupported {
-                module: module.name.clone(),
-                message: "<rfs> replicated directories are not supported by this build yet; \
-                          remove <rfs> to run the module without data replication"
-                    .to_string(),
-            });
-        }
-    }
     let guardian = Arc::new(
         Guardian::spawn(roots, &me).map_err(|source| DaemonError::Io {
             what: "cannot start the guardian process".to_string(),
@@ -189,7 +180,15 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             module: name.clone(),
             source,
         })?;
-        let executor = StepExecutor::new(module.clone(), &me, guardian.clone());
+        let data_config = data::DataConfig::from_module(&module, &config.cluster, &me, &peer)
+            .map_err(|e| DaemonError::Unsupported {
+                module: name.clone(),
+                message: e.to_string(),
+            })?;
+        let (data_events_tx, data_events) = tokio::sync::mpsc::unbounded_channel();
+        let data =
+            data_config.map(|cfg| Arc::new(data::DataPlane::new(cfg, log.clone(), data_events_tx)));
+        let executor = StepExecutor::new(module.clone(), &me, guardian.clone(), data.clone());
         let (task, handle) = ModuleTask::new(
             module,
             machine,
@@ -200,6 +199,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             heartbeats,
             &peer,
             epoch,
+            data.map(|plane| (plane, data_events)),
         );
         tokio::spawn(task.run());
         handles.insert(name, handle);

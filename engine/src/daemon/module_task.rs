@@ -3,6 +3,7 @@
 //! actions it returns. No decision is taken here.
 
 use super::board::{Board, ModuleView};
+use super::data::DataPlane;
 use super::heartbeat_io::HeartbeatIo;
 use super::steps::StepExecutor;
 use crate::checkers::probes::probe_witnesses;
@@ -11,6 +12,7 @@ use crate::config::{Errd, Module};
 use crate::mirror::advert::Advert;
 use crate::mirror::fsm::{Action, Command, Input, Machine};
 use crate::mirror::machine_config::{errd_ident, witness_timeout};
+use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::mirror::role::Role;
 use crate::modlog::{ModuleLog, Source};
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +62,45 @@ pub struct ModuleTask {
     checkers: BTreeMap<String, JoinHandle<()>>,
     epoch: Instant,
     shutdown_reply: Option<oneshot::Sender<()>>,
+    data: Option<DataDriver>,
+}
+
+/// The module's data plane as the task drives it: commands carried out one at a time, in
+/// order, off the async threads; events back from the replication stream.
+struct DataDriver {
+    plane: Arc<DataPlane>,
+    commands: mpsc::UnboundedSender<DataCommand>,
+    events: mpsc::UnboundedReceiver<ReplicationEvent>,
+}
+
+enum DataCommand {
+    Replicate(Option<ReplicaTarget>),
+    ReleaseWrites,
+}
+
+impl DataDriver {
+    fn spawn(
+        plane: Arc<DataPlane>,
+        events: mpsc::UnboundedReceiver<ReplicationEvent>,
+    ) -> DataDriver {
+        let (commands, mut queue) = mpsc::unbounded_channel::<DataCommand>();
+        let worker = Arc::clone(&plane);
+        tokio::spawn(async move {
+            while let Some(command) = queue.recv().await {
+                let plane = Arc::clone(&worker);
+                let _ = tokio::task::spawn_blocking(move || match command {
+                    DataCommand::Replicate(target) => plane.replicate(target),
+                    DataCommand::ReleaseWrites => plane.release_writes(),
+                })
+                .await;
+            }
+        });
+        DataDriver {
+            plane,
+            commands,
+            events,
+        }
+    }
 }
 
 impl ModuleTask {
@@ -74,6 +115,7 @@ impl ModuleTask {
         heartbeats: HeartbeatIo,
         peer: &str,
         epoch: Instant,
+        data: Option<(Arc<DataPlane>, mpsc::UnboundedReceiver<ReplicationEvent>)>,
     ) -> (ModuleTask, ModuleHandle) {
         let (events_tx, events) = mpsc::channel(256);
         let (reports_tx, reports) = mpsc::channel(64);
@@ -92,6 +134,7 @@ impl ModuleTask {
             checkers: BTreeMap::new(),
             epoch,
             shutdown_reply: None,
+            data: data.map(|(plane, events)| DataDriver::spawn(plane, events)),
         };
         task.act(initial);
         task.publish();
@@ -123,6 +166,7 @@ impl ModuleTask {
                     detail: report.detail,
                 }),
                 Some(event) = self.events.recv() => self.on_event(event),
+                Some(event) = next_data_event(&mut self.data) => Some(Input::Replication(event)),
             };
             if let Some(input) = input {
                 let actions = self.machine.handle(self.now(), input);
@@ -183,8 +227,21 @@ impl ModuleTask {
                 }
                 Action::Checkers(wanted) => self.set_checkers(wanted),
                 Action::ProbeWitnesses => self.probe_witnesses(),
-                Action::Replicate(_) | Action::ReleaseWrites => {}
+                Action::Replicate(target) => self.data_command(DataCommand::Replicate(target)),
+                Action::ReleaseWrites => self.data_command(DataCommand::ReleaseWrites),
             }
+        }
+    }
+
+    fn data_command(&self, command: DataCommand) {
+        match &self.data {
+            Some(data) => {
+                let _ = data.commands.send(command);
+            }
+            None => self.log.line(
+                Source::Engine,
+                "a replication action without replicated directories: ignored",
+            ),
         }
     }
 
@@ -261,6 +318,15 @@ impl ModuleTask {
             role: self.machine.intended_role(),
             status: self.machine.status(self.now()),
             rejected_heartbeats: self.heartbeats.rejected.load(Ordering::Relaxed),
+            data: self.data.as_ref().map(|d| d.plane.view()),
         });
+    }
+}
+
+/// The next event from the replication stream; never ready for a module without data.
+async fn next_data_event(data: &mut Option<DataDriver>) -> Option<ReplicationEvent> {
+    match data {
+        Some(d) => d.events.recv().await,
+        None => std::future::pending().await,
     }
 }

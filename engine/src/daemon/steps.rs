@@ -1,10 +1,11 @@
 //! Carries out the state machine's steps: persist the record, run a script, add or remove
 //! the virtual IPs, synchronise data. Each step answers `(ok, what happened)`.
 
+use super::data::DataPlane;
 use super::guardian::Guardian;
 use super::record_store;
 use crate::config::Module;
-use crate::mirror::plan::{NodeRecord, Script, Step};
+use crate::mirror::plan::{DataMode, NodeRecord, Script, Step};
 use crate::net::{add_vip, del_vip, send_gratuitous_arp};
 use crate::scripts::{ScriptOutcome, ScriptRunner};
 use std::net::IpAddr;
@@ -19,10 +20,16 @@ pub struct StepExecutor {
     module: Module,
     runner: ScriptRunner,
     guardian: Arc<Guardian>,
+    data: Option<Arc<DataPlane>>,
 }
 
 impl StepExecutor {
-    pub fn new(module: Module, node: &str, guardian: Arc<Guardian>) -> StepExecutor {
+    pub fn new(
+        module: Module,
+        node: &str,
+        guardian: Arc<Guardian>,
+        data: Option<Arc<DataPlane>>,
+    ) -> StepExecutor {
         let runner = ScriptRunner::new(
             &module.name,
             &module.paths,
@@ -34,6 +41,7 @@ impl StepExecutor {
             module,
             runner,
             guardian,
+            data,
         }
     }
 
@@ -43,11 +51,35 @@ impl StepExecutor {
             Step::Run(script) => self.script(script).await,
             Step::AddVips => self.add_vips().await,
             Step::DelVips => self.del_vips().await,
-            Step::Data(_) | Step::AwaitCopy { .. } => (false, "TODO".to_string()),
+            Step::Data(mode) => self.data_mode(mode).await,
+            Step::AwaitCopy { .. } => (
+                false,
+                "waiting for the primary's copy is not a driver step".to_string(),
+            ),
+        }
+    }
+
+    async fn data_mode(&self, mode: DataMode) -> (bool, String) {
+        let Some(data) = self.data.clone() else {
+            return (true, "no replicated directories".to_string());
+        };
+        match tokio::task::spawn_blocking(move || data.set_mode(mode)).await {
+            Ok(Ok(done)) => (true, done),
+            Ok(Err(e)) => (false, e),
+            Err(e) => (false, format!("data task failed: {e}")),
         }
     }
 
     async fn persist(&self, record: NodeRecord) -> (bool, String) {
+        if let Some(data) = self.data.clone() {
+            // A SECOND records its copy as consistent only once what it received is durable.
+            let synced = tokio::task::spawn_blocking(move || data.sync_received()).await;
+            match synced {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return (false, e),
+                Err(e) => return (false, format!("data task failed: {e}")),
+            }
+        }
         let dir = self.module.paths.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || record_store::save(&dir, &record)).await;
         match saved {

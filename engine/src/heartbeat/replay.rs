@@ -150,6 +150,8 @@ mod tests {
                 join_only: false,
                 join_id: 0,
                 acked_join: 0,
+                copied_join: 0,
+                broken_join: 0,
                 sent_ms: 0,
                 echo_ms: 0,
                 echo_incarnation: 0,

@@ -252,6 +252,8 @@ mod tests {
                 join_only: false,
                 join_id: 7,
                 acked_join: 7,
+                copied_join: 0,
+                broken_join: 0,
                 sent_ms: 99,
                 echo_ms: 98,
                 echo_incarnation: 5,

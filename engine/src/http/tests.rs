@@ -38,8 +38,12 @@ fn view(module: &str, role: Role, readiness: Readiness) -> ModuleView {
             failing_checkers: BTreeMap::new(),
             restarts_in_interval: String::new(),
             running_step: None,
+            data_mode: Default::default(),
+            replicating_to: None,
+            replication_up: false,
         },
         rejected_heartbeats: 0,
+        data: None,
     }
 }
 

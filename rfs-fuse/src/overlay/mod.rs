@@ -17,6 +17,6 @@ pub mod switch;
 mod sys;
 
 pub use error::{FsError, OverlayError};
-pub use mount::{FUSE_SUPER_MAGIC, MountedOverlay, OverlayOptions, mount_in_place};
+pub use mount::{FUSE_SUPER_MAGIC, MountedOverlay, OverlayOptions, clean_stale, mount_in_place};
 pub use replicate::{LocalOutcome, NoReplication, Pending, Recorder, ReplicationError, Replicator};
 pub use switch::{Frozen, SwitchReplicator};

@@ -243,7 +243,7 @@ fn probe(dir: &Path) -> Option<Probe> {
 }
 
 /// Detach stale FUSE mounts (crashed server) from `dir`; refuse a live or hung one.
-fn clean_stale(dir: &Path) -> Result<(), OverlayError> {
+pub fn clean_stale(dir: &Path) -> Result<(), OverlayError> {
     for _ in 0..MAX_STALE_LAYERS {
         match probe(dir) {
             None => {

@@ -1,6 +1,7 @@
 //! [`SwitchReplicator`]: the replicator a mounted overlay keeps for its whole life, whose
-//! destination the engine changes as the peer comes and goes, and which can *freeze* writes
-//! while a full copy reads a consistent tree.
+//! destination the engine changes as the peer comes and goes, which can *freeze* writes
+//! while a full copy reads a consistent tree, and *hold* the operations the peer failed to
+//! confirm until the engine knows the peer will not serve without them.
 
 use super::replicate::{NoReplication, Pending, Replicator};
 use crate::protocol::op::Op;
@@ -20,6 +21,8 @@ struct Inner {
 struct State {
     target: Arc<dyn Replicator>,
     frozen: bool,
+    /// Operations whose peer verdict failed wait before returning to the application.
+    holding: bool,
     /// Operations sent whose verdict has not been collected yet (hence perhaps not applied
     /// locally yet either: the overlay applies between `send` and the verdict).
     in_flight: usize,
@@ -55,6 +58,7 @@ impl SwitchReplicator {
                 state: Mutex::new(State {
                     target: Arc::new(NoReplication),
                     frozen: false,
+                    holding: false,
                     in_flight: 0,
                 }),
                 changed: Condvar::new(),
@@ -88,6 +92,19 @@ impl SwitchReplicator {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         Frozen { switch: self }
+    }
+
+    /// From now on, an operation whose peer verdict fails (the peer may lack it) does not
+    /// return to the application until [`release`](Self::release). Safe to call from the
+    /// link's broken callback: it takes no lock the waiters hold.
+    pub fn hold_failures(&self) {
+        self.inner.lock().holding = true;
+    }
+
+    /// Let held operations return, and stop holding.
+    pub fn release(&self) {
+        self.inner.lock().holding = false;
+        self.inner.changed.notify_all();
     }
 
     /// Operations sent and not yet judged.
@@ -147,6 +164,16 @@ impl Replicator for SwitchReplicator {
         let pending = target.send(op);
         Pending::new(move |local| {
             let verdict = pending.settle(local);
+            if verdict.is_err() {
+                let inner = &guard.0;
+                let mut state = inner.lock();
+                while state.holding {
+                    state = inner
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
             drop(guard);
             verdict
         })
@@ -208,6 +235,34 @@ mod tests {
         switch.send(unlink("b")).wait().unwrap();
         let recorder = freezer.join().unwrap();
         assert_eq!(recorder.ops(), vec![unlink("b")]);
+    }
+
+    struct Failing;
+
+    impl Replicator for Failing {
+        fn send(&self, _op: Op) -> Pending {
+            Pending::failed(crate::overlay::ReplicationError::PeerLost("gone".into()))
+        }
+    }
+
+    #[test]
+    fn failed_verdicts_wait_while_held() {
+        let switch = SwitchReplicator::new();
+        switch.set(Arc::new(Failing));
+        switch.hold_failures();
+        let returned = Arc::new(AtomicBool::new(false));
+        let (s2, r2) = (switch.clone(), returned.clone());
+        let writer = std::thread::spawn(move || {
+            let verdict = s2.send(unlink("a")).wait();
+            r2.store(true, Ordering::SeqCst);
+            verdict
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!returned.load(Ordering::SeqCst), "held until released");
+        switch.release();
+        assert!(writer.join().unwrap().is_err());
+        // Not holding: a failure returns at once.
+        assert!(switch.send(unlink("b")).wait().is_err());
     }
 
     #[test]

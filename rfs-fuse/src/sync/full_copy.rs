@@ -8,8 +8,9 @@
 //! `trusted.*` xattrs and atime/mtime follow each entry. The root's own metadata travels too
 //! (path None): its owner, mode and xattrs first, its times at the very end. The walk reads
 //! `root` by path:
-//! pass the backing directory (e.g. `/proc/self/fd/<fd>` of the descriptor held under a
-//! mount), never a path that resolves through the overlay itself.
+//! pass the backing directory (e.g. `/proc/self/fd/<fd>/.` of the descriptor held under a
+//! mount: the trailing `.` makes the directory, not the magic link, the root examined), never
+//! a path that resolves through the overlay itself.
 
 use crate::compare::xattr::replicated_xattrs;
 use crate::protocol::op::{Handle, Op, Owner, RelPath, SetAttr, Timestamp};

@@ -62,6 +62,7 @@ fn cloud_seed_with_straight_quotes_parses() {
         },
         rfs: Some(Rfs {
             ack: AckLevel::Second,
+            sendtimeout: None,
             nbrei: 3,
             ruzone_blocksize: 8 << 20,
             reiallowedbw: None,

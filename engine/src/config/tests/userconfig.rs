@@ -166,6 +166,7 @@ fn full_example() {
         }),
         rfs: Some(Rfs {
             ack: AckLevel::None,
+            sendtimeout: None,
             nbrei: 3,
             ruzone_blocksize: 1 << 20,
             reiallowedbw: Some(100 * 1024),
@@ -238,6 +239,7 @@ fn sub_element_defaults() {
         m.rfs,
         Some(Rfs {
             ack: AckLevel::Second,
+            sendtimeout: None,
             nbrei: 6,
             ruzone_blocksize: 8 << 20,
             reiallowedbw: None,

@@ -1,9 +1,11 @@
-//! `<rfs async nbrei ruzone_blocksize reiallowedbw>` with `<replicated dir mode/>` children.
+//! `<rfs async sendtimeout nbrei ruzone_blocksize reiallowedbw>` with `<replicated dir mode/>`
+//! children.
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::duration::TimeUnit;
 use crate::config::error::ConfigError;
-use crate::config::fields::{Doc, expected, on_off, positive, whole};
+use crate::config::fields::{Doc, expected, nonzero_time, on_off, positive, whole};
 use crate::config::model::{AckLevel, Replicated, Rfs};
 use crate::config::xml::{Element, Pos};
 
@@ -18,6 +20,7 @@ pub(super) fn parse(el: &Element, doc: &Doc) -> Result<Rfs, ConfigError> {
         el,
         &[
             "async",
+            "sendtimeout",
             "nbrei",
             "ruzone_blocksize",
             "reiallowedbw",
@@ -33,6 +36,10 @@ pub(super) fn parse(el: &Element, doc: &Doc) -> Result<Rfs, ConfigError> {
         "second" => Ok(AckLevel::Second),
         "none" => Ok(AckLevel::None),
         _ => Err(expected(&["second", "none"])),
+    })?;
+    // Bare numbers are seconds.
+    let sendtimeout = doc.opt(el, "sendtimeout", None, |s| {
+        nonzero_time(TimeUnit::Seconds)(s).map(Some)
     })?;
     let nbrei = doc.opt(el, "nbrei", DEFAULT_NBREI, positive)?;
     let ruzone_blocksize = doc.opt(el, "ruzone_blocksize", DEFAULT_RUZONE_BLOCKSIZE, positive)?;
@@ -83,6 +90,7 @@ pub(super) fn parse(el: &Element, doc: &Doc) -> Result<Rfs, ConfigError> {
     }
     Ok(Rfs {
         ack,
+        sendtimeout,
         nbrei,
         ruzone_blocksize,
         reiallowedbw,

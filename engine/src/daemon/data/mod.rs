@@ -1,0 +1,286 @@
+//! The replicated directories of one mirror module: what the state machine's data steps and
+//! replication actions do on this node.
+//!
+//! - [`serve_side`]: PRIM/ALONE — each directory opened, then the overlay mounted read-write
+//!   over it, every change going through a [`SwitchReplicator`](rfs_fuse::overlay::SwitchReplicator);
+//! - [`replicate`]: the primary's stream to the SECOND's join attempt: connect, copy every
+//!   directory under a write freeze, then switch the overlays to the stream;
+//! - [`receive_side`]: SECOND — receivers opened on the directories, the overlay mounted
+//!   read-only over them, and a TCP listener applying the primary's stream underneath.
+//!
+//! Everything here blocks (mounts, sockets, copies): the module task calls it from
+//! `spawn_blocking` or dedicated threads.
+
+mod receive_side;
+mod replicate;
+mod serve_side;
+
+use crate::config::{AckLevel, Cluster, Module};
+use crate::mirror::plan::DataMode;
+use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
+use crate::modlog::{ModuleLog, Source};
+use receive_side::ReceiveSide;
+use rfs_fuse::link::LinkStats;
+use serve_side::ServeSide;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The replication port of a module: 5600 + 4 × (module id − 1), as the model product spaces
+/// its replication ports.
+pub fn rfs_port(module_id: u16) -> u16 {
+    5600 + 4 * (module_id - 1)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataSetupError {
+    #[error("replication: node {node} has no address on lan {lan} in cluster.xml")]
+    NoAddress { lan: String, node: String },
+    #[error("replication: the module has no heartbeat network to carry the stream")]
+    NoNetwork,
+    #[error("replication: {0} replicated directories; at most 65535")]
+    TooManyDirs(usize),
+}
+
+/// What the data plane needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    pub module: String,
+    pub me: String,
+    pub dirs: Vec<PathBuf>,
+    pub ack: rfs_fuse::protocol::AckLevel,
+    pub send_timeout: Duration,
+    /// Where this node listens as SECOND.
+    pub listen: SocketAddr,
+    /// Where the peer listens.
+    pub peer: SocketAddr,
+}
+
+impl DataConfig {
+    /// `None` for a module without `<rfs>`. The stream uses the heartbeat network marked
+    /// `ident="flow"`, or the first one.
+    pub fn from_module(
+        module: &Module,
+        cluster: &Cluster,
+        me: &str,
+        peer: &str,
+    ) -> Result<Option<DataConfig>, DataSetupError> {
+        let Some(rfs) = &module.rfs else {
+            return Ok(None);
+        };
+        if rfs.replicated.len() > usize::from(u16::MAX) {
+            return Err(DataSetupError::TooManyDirs(rfs.replicated.len()));
+        }
+        let heartbeats = &module.heart.heartbeats;
+        let flow = heartbeats
+            .iter()
+            .find(|h| h.ident.as_deref() == Some("flow"))
+            .or(heartbeats.first())
+            .ok_or(DataSetupError::NoNetwork)?;
+        let port = rfs_port(module.id);
+        let addr = |node: &str| {
+            cluster
+                .addr(&flow.lan, node)
+                .map(|ip| SocketAddr::new(ip, port))
+                .ok_or_else(|| DataSetupError::NoAddress {
+                    lan: flow.lan.clone(),
+                    node: node.to_string(),
+                })
+        };
+        Ok(Some(DataConfig {
+            module: module.name.clone(),
+            me: me.to_string(),
+            dirs: rfs.replicated.iter().map(|r| r.dir.clone()).collect(),
+            ack: match rfs.ack {
+                AckLevel::Second => rfs_fuse::protocol::AckLevel::Received,
+                AckLevel::None => rfs_fuse::protocol::AckLevel::Applied,
+            },
+            send_timeout: rfs.sendtimeout.unwrap_or(module.heart.timeout),
+            listen: addr(me)?,
+            peer: addr(peer)?,
+        }))
+    }
+}
+
+/// What `hakit state -v` shows about replication.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DataView {
+    pub mode: DataMode,
+    /// `second` (in the peer's memory) or `none` (applied on the peer).
+    pub ack_level: String,
+    pub dirs: Vec<PathBuf>,
+    pub link: Option<LinkView>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct LinkView {
+    pub ops_sent: u64,
+    pub bytes_sent: u64,
+    pub in_flight: u64,
+    pub ack_p50_us: Option<u64>,
+    pub ack_p99_us: Option<u64>,
+    pub broken: Option<String>,
+}
+
+impl From<LinkStats> for LinkView {
+    fn from(s: LinkStats) -> LinkView {
+        LinkView {
+            ops_sent: s.ops_sent,
+            bytes_sent: s.bytes_sent,
+            in_flight: s.outstanding,
+            ack_p50_us: s.ack_latency_p50.map(|d| d.as_micros() as u64),
+            ack_p99_us: s.ack_latency_p99.map(|d| d.as_micros() as u64),
+            broken: s.broken,
+        }
+    }
+}
+
+enum Side {
+    Off,
+    Serving(ServeSide),
+    Receiving(ReceiveSide),
+}
+
+/// The data plane of one module. Cheap to share; every call blocks.
+pub struct DataPlane {
+    cfg: Arc<DataConfig>,
+    log: ModuleLog,
+    events: UnboundedSender<ReplicationEvent>,
+    side: Mutex<Side>,
+    /// The last view, shown while a transition holds `side` (mounts can take seconds).
+    last_view: Mutex<DataView>,
+}
+
+impl DataPlane {
+    pub fn new(
+        cfg: DataConfig,
+        log: ModuleLog,
+        events: UnboundedSender<ReplicationEvent>,
+    ) -> DataPlane {
+        DataPlane {
+            cfg: Arc::new(cfg),
+            log,
+            events,
+            side: Mutex::new(Side::Off),
+            last_view: Mutex::new(DataView::default()),
+        }
+    }
+
+    fn side(&self) -> std::sync::MutexGuard<'_, Side> {
+        // A panic inside a transition leaves the previous side in place: still consistent.
+        self.side.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Put the directories in `mode`; `Ok(what was done)` or `Err(why not)`.
+    pub fn set_mode(&self, mode: DataMode) -> Result<String, String> {
+        let mut side = self.side();
+        let current = match &*side {
+            Side::Off => DataMode::Off,
+            Side::Serving(_) => DataMode::Serve,
+            Side::Receiving(_) => DataMode::Receive,
+        };
+        if current == mode {
+            return Ok(format!("already {}", describe(mode)));
+        }
+        let mut done = Vec::new();
+        match std::mem::replace(&mut *side, Side::Off) {
+            Side::Off => {}
+            Side::Serving(serving) => done.push(serving.stop()),
+            Side::Receiving(receiving) => done.push(receiving.stop()),
+        }
+        match mode {
+            DataMode::Off => {}
+            DataMode::Serve => {
+                let serving = ServeSide::start(&self.cfg).map_err(|e| join(&done, &e))?;
+                done.push(serving.describe());
+                *side = Side::Serving(serving);
+            }
+            DataMode::Receive => {
+                let receiving = ReceiveSide::start(Arc::clone(&self.cfg), self.log.clone())
+                    .map_err(|e| join(&done, &e))?;
+                done.push(receiving.describe());
+                *side = Side::Receiving(receiving);
+            }
+        }
+        Ok(done.join("; "))
+    }
+
+    /// Keep exactly this stream to the peer (primary only).
+    pub fn replicate(&self, target: Option<ReplicaTarget>) {
+        let mut side = self.side();
+        let Side::Serving(serving) = &mut *side else {
+            if target.is_some() {
+                self.log.line(
+                    Source::Engine,
+                    "replication asked while the data is not served: ignored",
+                );
+            }
+            return;
+        };
+        serving.replicate(target, &self.cfg, &self.log, &self.events);
+    }
+
+    /// As SECOND: make everything received durable.
+    pub fn sync_received(&self) -> Result<(), String> {
+        match &*self.side() {
+            Side::Receiving(receiving) => receiving.sync(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Let the writes held since the stream broke return to the application.
+    pub fn release_writes(&self) {
+        if let Side::Serving(serving) = &*self.side() {
+            serving.release_writes();
+        }
+    }
+
+    /// Never blocks: during a transition, the view from before it.
+    pub fn view(&self) -> DataView {
+        let Ok(side) = self.side.try_lock() else {
+            return self
+                .last_view
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+        };
+        let (mode, link) = match &*side {
+            Side::Off => (DataMode::Off, None),
+            Side::Serving(s) => (DataMode::Serve, s.link_stats().map(LinkView::from)),
+            Side::Receiving(_) => (DataMode::Receive, None),
+        };
+        let view = DataView {
+            mode,
+            ack_level: match self.cfg.ack {
+                rfs_fuse::protocol::AckLevel::Received => "second",
+                rfs_fuse::protocol::AckLevel::Applied => "none",
+            }
+            .to_string(),
+            dirs: self.cfg.dirs.clone(),
+            link,
+        };
+        *self
+            .last_view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = view.clone();
+        view
+    }
+}
+
+fn describe(mode: DataMode) -> &'static str {
+    match mode {
+        DataMode::Off => "unmounted",
+        DataMode::Serve => "mounted read-write",
+        DataMode::Receive => "mounted read-only and receiving",
+    }
+}
+
+fn join(done: &[String], error: &str) -> String {
+    if done.is_empty() {
+        error.to_string()
+    } else {
+        format!("{}; then {error}", done.join("; "))
+    }
+}

@@ -1,0 +1,221 @@
+//! SECOND: receivers opened on the replicated directories, the overlays mounted read-only
+//! over them for applications, and a listener applying the primary's stream underneath.
+//!
+//! One primary at a time: a new connection from the peer's address ends the previous one
+//! (which first applies everything it had read), connections from elsewhere are refused.
+
+use super::DataConfig;
+use super::serve_side::unmount_patiently;
+use crate::modlog::{ModuleLog, Source};
+use rfs_fuse::link::{ServeOptions, serve};
+use rfs_fuse::overlay::{MountedOverlay, NoReplication, OverlayOptions, mount_in_place};
+use rfs_fuse::receiver::Receiver;
+use std::fs::File;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the listener checks whether it must stop.
+const ACCEPT_POLL: Duration = Duration::from_millis(100);
+/// Threads serving the read-only mount (only reads reach it).
+const READ_ONLY_THREADS: usize = 4;
+
+pub(super) struct ReceiveSide {
+    mounts: Vec<MountedOverlay>,
+    /// The directories underneath the read-only mounts, for `syncfs`.
+    dirs: Vec<File>,
+    receivers: Arc<Mutex<Vec<Receiver>>>,
+    stop: Arc<AtomicBool>,
+    current: Arc<Mutex<Option<TcpStream>>>,
+    listener: Option<JoinHandle<()>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ReceiveSide {
+    pub fn start(cfg: Arc<DataConfig>, log: ModuleLog) -> Result<ReceiveSide, String> {
+        let mut receivers = Vec::new();
+        let mut dirs = Vec::new();
+        for dir in &cfg.dirs {
+            rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
+            let receiver = Receiver::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            receivers.push(receiver);
+            dirs.push(File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?);
+        }
+        let listener = TcpListener::bind(cfg.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| format!("replication listener on {}: {e}", cfg.listen))?;
+        let mut side = ReceiveSide {
+            mounts: Vec::new(),
+            dirs,
+            receivers: Arc::new(Mutex::new(receivers)),
+            stop: Arc::new(AtomicBool::new(false)),
+            current: Arc::new(Mutex::new(None)),
+            listener: None,
+        };
+        for dir in &cfg.dirs {
+            let options = OverlayOptions {
+                read_only: true,
+                n_threads: READ_ONLY_THREADS,
+            };
+            match mount_in_place(dir, Arc::new(NoReplication), options) {
+                Ok(m) => side.mounts.push(m),
+                Err(e) => {
+                    let undone = side.stop();
+                    return Err(format!("{e} ({undone})"));
+                }
+            }
+        }
+        let accept = Acceptor {
+            cfg,
+            log,
+            listener,
+            receivers: Arc::clone(&side.receivers),
+            stop: Arc::clone(&side.stop),
+            current: Arc::clone(&side.current),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rfs-listen".into())
+            .spawn(move || accept.run())
+            .map_err(|e| format!("cannot start the replication listener: {e}"));
+        match thread {
+            Ok(t) => side.listener = Some(t),
+            Err(e) => {
+                let undone = side.stop();
+                return Err(format!("{e} ({undone})"));
+            }
+        }
+        Ok(side)
+    }
+
+    pub fn describe(&self) -> String {
+        let dirs: Vec<String> = self
+            .mounts
+            .iter()
+            .map(|m| m.dir().display().to_string())
+            .collect();
+        format!("mounted read-only, receiving: {}", dirs.join(", "))
+    }
+
+    /// Make what was received durable (before the SECOND records its copy as consistent).
+    pub fn sync(&self) -> Result<(), String> {
+        for (dir, path) in self.dirs.iter().zip(self.mounts.iter().map(|m| m.dir())) {
+            nix::unistd::syncfs(dir).map_err(|e| format!("{}: syncfs: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// End the connection (everything read is applied first), stop listening, unmount.
+    pub fn stop(mut self) -> String {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(stream) = locked(&self.current).take() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        if let Some(thread) = self.listener.take() {
+            let _ = thread.join();
+        }
+        let mut report = vec!["stopped receiving".to_string()];
+        for mut mount in std::mem::take(&mut self.mounts) {
+            report.push(unmount_patiently(&mut mount));
+        }
+        report.join("; ")
+    }
+}
+
+struct Acceptor {
+    cfg: Arc<DataConfig>,
+    log: ModuleLog,
+    listener: TcpListener,
+    receivers: Arc<Mutex<Vec<Receiver>>>,
+    stop: Arc<AtomicBool>,
+    current: Arc<Mutex<Option<TcpStream>>>,
+}
+
+impl Acceptor {
+    fn run(self) {
+        let mut serving: Option<JoinHandle<()>> = None;
+        while !self.stop.load(Ordering::SeqCst) {
+            let (stream, from) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(ACCEPT_POLL);
+                    continue;
+                }
+                Err(e) => {
+                    self.log
+                        .line(Source::Engine, &format!("replication listener: {e}"));
+                    std::thread::sleep(ACCEPT_POLL);
+                    continue;
+                }
+            };
+            if from.ip() != self.cfg.peer.ip() {
+                self.log.line(
+                    Source::Engine,
+                    &format!(
+                        "replication connection from {from} refused: only {} may send",
+                        self.cfg.peer.ip()
+                    ),
+                );
+                continue;
+            }
+            // A new stream from the primary replaces the previous one, which first applies
+            // what it had read.
+            if let Some(old) = locked(&self.current).take() {
+                let _ = old.shutdown(Shutdown::Both);
+            }
+            if let Some(thread) = serving.take() {
+                let _ = thread.join();
+            }
+            match self.spawn_serve(stream, from) {
+                Ok(thread) => serving = Some(thread),
+                Err(e) => self.log.line(Source::Engine, &e),
+            }
+        }
+        if let Some(thread) = serving {
+            let _ = thread.join();
+        }
+    }
+
+    fn spawn_serve(&self, stream: TcpStream, from: SocketAddr) -> Result<JoinHandle<()>, String> {
+        let prepare = || -> std::io::Result<(TcpStream, TcpStream)> {
+            stream.set_nonblocking(false)?;
+            stream.set_nodelay(true)?;
+            let reader = stream.try_clone()?;
+            let shutdown = stream.try_clone()?;
+            Ok((reader, shutdown))
+        };
+        let (reader, shutdown) =
+            prepare().map_err(|e| format!("replication connection from {from}: {e}"))?;
+        *locked(&self.current) = Some(shutdown);
+        let receivers = Arc::clone(&self.receivers);
+        let (module, ack, log) = (self.cfg.module.clone(), self.cfg.ack, self.log.clone());
+        std::thread::Builder::new()
+            .name("rfs-receive".into())
+            .spawn(move || {
+                let mut receivers = locked(&receivers);
+                let late_log = log.clone();
+                let options = ServeOptions::new(module, ack).on_late_failure(move |failure| {
+                    late_log.line(
+                        Source::Engine,
+                        &format!(
+                            "replication: request {} failed after it was acknowledged: {}",
+                            failure.seq, failure.message
+                        ),
+                    )
+                });
+                let line = match serve(reader, stream, &mut receivers[..], options) {
+                    Ok(end) => format!(
+                        "replication stream from {} ({from}) ended after {} requests: {:?}",
+                        end.node, end.requests, end.ended
+                    ),
+                    Err(e) => format!("replication stream from {from} failed: {e}"),
+                };
+                log.line(Source::Engine, &line);
+            })
+            .map_err(|e| format!("cannot start a replication receiver thread: {e}"))
+    }
+}

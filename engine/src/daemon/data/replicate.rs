@@ -1,0 +1,314 @@
+//! The primary's stream to one join attempt of its SECOND: connect (retrying until the
+//! SECOND listens), copy every replicated directory while writes wait, then switch the
+//! overlays to the stream and report it up. A break at any point is reported once.
+
+use super::DataConfig;
+use crate::mirror::replication::ReplicationEvent;
+use crate::modlog::{ModuleLog, Source};
+use rfs_fuse::link::{Hello, LinkStats, Pending, ReplicationError, StreamReplicator};
+use rfs_fuse::overlay::SwitchReplicator;
+use rfs_fuse::protocol::op::Op;
+use rfs_fuse::sync::full_copy::{CopyStats, full_copy};
+use socket2::{Domain, Socket, Type};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+/// Connection failures logged: the first, then one in this many.
+const LOG_ONE_FAILURE_IN: u64 = 50;
+/// Copy requests in flight before the oldest one's verdict is awaited.
+const COPY_WINDOW: usize = 256;
+
+/// The replicated directories as opened before the overlays were mounted over them: the
+/// copy reads the real files through these, never through the overlays.
+#[derive(Debug, Default)]
+pub(super) struct Backing {
+    pub dirs: Vec<File>,
+}
+
+impl Backing {
+    /// The directory by a path that reaches it underneath its mount. The trailing `.` makes
+    /// the magic link itself (mode `lr-x------`) never the thing examined.
+    fn path(&self, index: usize) -> Option<PathBuf> {
+        let dir = self.dirs.get(index)?;
+        Some(PathBuf::from(format!(
+            "/proc/self/fd/{}/.",
+            dir.as_raw_fd()
+        )))
+    }
+}
+
+type Slot = Arc<Mutex<Option<Arc<StreamReplicator>>>>;
+
+pub(super) struct ReplicationTask {
+    join_id: u64,
+    cancelled: Arc<AtomicBool>,
+    link: Slot,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Ctx {
+    join_id: u64,
+    cfg: Arc<DataConfig>,
+    switches: Vec<SwitchReplicator>,
+    backing: Arc<Backing>,
+    log: ModuleLog,
+    events: UnboundedSender<ReplicationEvent>,
+    cancelled: Arc<AtomicBool>,
+    link: Slot,
+}
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Arc<StreamReplicator>>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ReplicationTask {
+    pub fn start(
+        join_id: u64,
+        cfg: Arc<DataConfig>,
+        switches: Vec<SwitchReplicator>,
+        backing: Arc<Backing>,
+        log: ModuleLog,
+        events: UnboundedSender<ReplicationEvent>,
+    ) -> ReplicationTask {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let link: Slot = Arc::new(Mutex::new(None));
+        let ctx = Ctx {
+            join_id,
+            cfg,
+            switches,
+            backing,
+            log: log.clone(),
+            events: events.clone(),
+            cancelled: Arc::clone(&cancelled),
+            link: Arc::clone(&link),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rfs-replicate".into())
+            .spawn(move || ctx.run());
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let reason = format!("cannot start the replication thread: {e}");
+                log.line(Source::Engine, &reason);
+                let _ = events.send(ReplicationEvent::Broken { join_id, reason });
+                None
+            }
+        };
+        ReplicationTask {
+            join_id,
+            cancelled,
+            link,
+            thread,
+        }
+    }
+
+    pub fn join_id(&self) -> u64 {
+        self.join_id
+    }
+
+    pub fn stats(&self) -> Option<LinkStats> {
+        lock(&self.link).as_ref().map(|l| l.stats())
+    }
+
+    /// Close the stream deliberately (no break is reported) and wait for the thread.
+    pub fn stop(mut self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let link = lock(&self.link).take();
+        if let Some(link) = link {
+            link.close();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CopyAbort {
+    #[error("replication stopped")]
+    Cancelled,
+    #[error(transparent)]
+    Peer(#[from] ReplicationError),
+}
+
+impl Ctx {
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn report(&self, event: ReplicationEvent) {
+        if !self.cancelled() {
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn run(self) {
+        let Some(link) = self.connect() else {
+            return;
+        };
+        let link = Arc::new(link);
+        {
+            let mut slot = lock(&self.link);
+            if self.cancelled() {
+                drop(slot);
+                link.close();
+                return;
+            }
+            *slot = Some(Arc::clone(&link));
+        }
+        let (switches, events, join_id) =
+            (self.switches.clone(), self.events.clone(), self.join_id);
+        link.on_broken(move |reason| {
+            // Before the failed verdicts are released: they must wait for the engine.
+            for switch in &switches {
+                switch.hold_failures();
+            }
+            let _ = events.send(ReplicationEvent::Broken { join_id, reason });
+        });
+        let events = self.events.clone();
+        link.on_late_failure(move |seq, error| {
+            let reason = format!(
+                "the peer failed to apply request {seq} after acknowledging it ({error}): its \
+                 copy differs"
+            );
+            let _ = events.send(ReplicationEvent::Broken { join_id, reason });
+        });
+        match self.copy(&link) {
+            Ok(detail) => self.report(ReplicationEvent::Up { join_id, detail }),
+            Err(reason) => self.report(ReplicationEvent::Broken { join_id, reason }),
+        }
+    }
+
+    /// Connect until it works or the task is stopped.
+    fn connect(&self) -> Option<StreamReplicator> {
+        let mut failures = 0u64;
+        loop {
+            if self.cancelled() {
+                return None;
+            }
+            match self.try_connect() {
+                Ok(link) => {
+                    self.log.line(
+                        Source::Engine,
+                        &format!(
+                            "replication stream to {} open (join attempt {:016x})",
+                            self.cfg.peer, self.join_id
+                        ),
+                    );
+                    return Some(link);
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures % LOG_ONE_FAILURE_IN == 1 {
+                        self.log.line(
+                            Source::Engine,
+                            &format!(
+                                "replication stream to {}: {e} (attempt {failures}, retrying \
+                                 every {} ms)",
+                                self.cfg.peer,
+                                RETRY_EVERY.as_millis()
+                            ),
+                        );
+                    }
+                    std::thread::sleep(RETRY_EVERY);
+                }
+            }
+        }
+    }
+
+    fn try_connect(&self) -> Result<StreamReplicator, String> {
+        let peer = self.cfg.peer;
+        let socket = Socket::new(Domain::for_address(peer), Type::STREAM, None)
+            .map_err(|e| format!("socket: {e}"))?;
+        // From our address on the replication network: the SECOND accepts only that one.
+        let local = SocketAddr::new(self.cfg.listen.ip(), 0);
+        socket
+            .bind(&local.into())
+            .map_err(|e| format!("bind {local}: {e}"))?;
+        socket
+            .connect_timeout(&peer.into(), CONNECT_TIMEOUT)
+            .map_err(|e| format!("connect: {e}"))?;
+        let stream: TcpStream = socket.into();
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+        let reader = stream.try_clone().map_err(|e| format!("clone: {e}"))?;
+        let hello = Hello {
+            module: self.cfg.module.clone(),
+            node: self.cfg.me.clone(),
+            session: self.join_id,
+            roots: self.cfg.dirs.len() as u16,
+        };
+        StreamReplicator::start(reader, stream, hello, self.cfg.send_timeout)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Copy every directory while writes wait, then hand the overlays over to the stream.
+    fn copy(&self, link: &Arc<StreamReplicator>) -> Result<String, String> {
+        let started = Instant::now();
+        let frozen: Vec<_> = self.switches.iter().map(|s| s.freeze()).collect();
+        let mut window: VecDeque<Pending> = VecDeque::new();
+        let mut total = CopyStats::default();
+        for (index, dir) in self.cfg.dirs.iter().enumerate() {
+            let root = index as u16;
+            let failed = |e: &dyn std::fmt::Display| format!("copying {}: {e}", dir.display());
+            let path = self
+                .backing
+                .path(index)
+                .ok_or_else(|| failed(&"the directory is not open"))?;
+            self.push(&mut window, link.send_to(root, Op::EmptyRoot))
+                .map_err(|e| failed(&e))?;
+            let stats = full_copy(&path, |op| self.push(&mut window, link.send_to(root, op)))
+                .map_err(|e| failed(&e))?;
+            self.push(&mut window, link.send_to(root, Op::FsyncDir { path: None }))
+                .map_err(|e| failed(&e))?;
+            total.directories += stats.directories;
+            total.files += stats.files;
+            total.links += stats.links;
+            total.others += stats.others;
+            total.bytes += stats.bytes;
+        }
+        while let Some(pending) = window.pop_front() {
+            pending
+                .wait()
+                .map_err(|e| format!("finishing the copy: {e}"))?;
+        }
+        for (index, frozen) in frozen.iter().enumerate() {
+            frozen.set(Arc::new(link.root(index as u16)));
+        }
+        drop(frozen);
+        Ok(format!(
+            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms; \
+             every write now reaches the peer before it returns",
+            total.directories,
+            total.files,
+            total.links,
+            total.others,
+            total.bytes,
+            started.elapsed().as_millis()
+        ))
+    }
+
+    fn push(&self, window: &mut VecDeque<Pending>, pending: Pending) -> Result<(), CopyAbort> {
+        if self.cancelled() {
+            return Err(CopyAbort::Cancelled);
+        }
+        window.push_back(pending);
+        if window.len() > COPY_WINDOW
+            && let Some(oldest) = window.pop_front()
+        {
+            oldest.wait()?;
+        }
+        Ok(())
+    }
+}

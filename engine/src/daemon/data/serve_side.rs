@@ -1,0 +1,144 @@
+//! PRIM/ALONE: the overlays mounted read-write over the replicated directories.
+
+use super::DataConfig;
+use super::replicate::{Backing, ReplicationTask};
+use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
+use crate::modlog::ModuleLog;
+use rfs_fuse::link::LinkStats;
+use rfs_fuse::overlay::{
+    MountedOverlay, NoReplication, OverlayError, OverlayOptions, SwitchReplicator, mount_in_place,
+};
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How long an unmount may be refused as busy (an application still closing its files)
+/// before the mount is detached lazily.
+const UNMOUNT_PATIENCE: Duration = Duration::from_secs(5);
+const UNMOUNT_RETRY: Duration = Duration::from_millis(250);
+
+pub(super) struct ServeSide {
+    mounts: Vec<MountedOverlay>,
+    switches: Vec<SwitchReplicator>,
+    backing: Arc<Backing>,
+    task: Option<ReplicationTask>,
+}
+
+impl ServeSide {
+    /// Open every directory (the full copy reads through these descriptors, underneath the
+    /// mounts), then mount the overlays; on failure, unmount what was mounted.
+    pub fn start(cfg: &DataConfig) -> Result<ServeSide, String> {
+        let mut side = ServeSide {
+            mounts: Vec::new(),
+            switches: Vec::new(),
+            backing: Arc::new(Backing::default()),
+            task: None,
+        };
+        let mut dirs = Vec::new();
+        for dir in &cfg.dirs {
+            rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
+            let opened = File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?;
+            dirs.push(opened);
+        }
+        side.backing = Arc::new(Backing { dirs });
+        for dir in &cfg.dirs {
+            let switch = SwitchReplicator::new();
+            let mounted = mount_in_place(dir, Arc::new(switch.clone()), OverlayOptions::default());
+            match mounted {
+                Ok(m) => {
+                    side.mounts.push(m);
+                    side.switches.push(switch);
+                }
+                Err(e) => {
+                    let undone = side.stop();
+                    return Err(format!("{e} ({undone})"));
+                }
+            }
+        }
+        Ok(side)
+    }
+
+    pub fn describe(&self) -> String {
+        let dirs: Vec<String> = self
+            .mounts
+            .iter()
+            .map(|m| m.dir().display().to_string())
+            .collect();
+        format!("mounted read-write: {}", dirs.join(", "))
+    }
+
+    pub fn replicate(
+        &mut self,
+        target: Option<ReplicaTarget>,
+        cfg: &Arc<DataConfig>,
+        log: &ModuleLog,
+        events: &UnboundedSender<ReplicationEvent>,
+    ) {
+        if self.task.as_ref().map(|t| t.join_id()) == target.map(|t| t.join_id) {
+            return;
+        }
+        self.stop_replication();
+        if let Some(target) = target {
+            self.task = Some(ReplicationTask::start(
+                target.join_id,
+                Arc::clone(cfg),
+                self.switches.clone(),
+                Arc::clone(&self.backing),
+                log.clone(),
+                events.clone(),
+            ));
+        }
+    }
+
+    /// New writes go nowhere but here; writes held after a break return; the stream is
+    /// closed (its last requests answered, up to the send timeout).
+    fn stop_replication(&mut self) {
+        for switch in &self.switches {
+            switch.set(Arc::new(NoReplication));
+        }
+        self.release_writes();
+        if let Some(task) = self.task.take() {
+            task.stop();
+        }
+    }
+
+    pub fn release_writes(&self) {
+        for switch in &self.switches {
+            switch.release();
+        }
+    }
+
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.task.as_ref().and_then(|t| t.stats())
+    }
+
+    /// Stop replicating and unmount; busy mounts are retried, then detached lazily.
+    pub fn stop(mut self) -> String {
+        self.stop_replication();
+        let mut report = Vec::new();
+        for mut mount in std::mem::take(&mut self.mounts) {
+            report.push(unmount_patiently(&mut mount));
+        }
+        report.join("; ")
+    }
+}
+
+pub(super) fn unmount_patiently(mount: &mut MountedOverlay) -> String {
+    let dir = mount.dir().display().to_string();
+    let mut waited = Duration::ZERO;
+    loop {
+        match mount.unmount() {
+            Ok(()) => return format!("{dir} unmounted"),
+            Err(OverlayError::Busy { .. }) if waited < UNMOUNT_PATIENCE => {
+                std::thread::sleep(UNMOUNT_RETRY);
+                waited += UNMOUNT_RETRY;
+            }
+            // Dropping the mount detaches it lazily: the path shows the plain directory at
+            // once and the files still open keep working until closed.
+            Err(e) => {
+                return format!("{dir}: {e}; detached lazily, files still open keep it alive");
+            }
+        }
+    }
+}

@@ -734,10 +734,20 @@ fn rfs_values() {
             .unwrap_err()
             .ends_with("number too large")
     );
+    let timeout = |v: &str| {
+        rfs(&format!("<rfs sendtimeout=\"{v}\"><replicated dir=\"/d\"/></rfs>"))
+            .map(|r| r.and_then(|r| r.sendtimeout))
+    };
+    assert_eq!(timeout("2"), Ok(Some(std::time::Duration::from_secs(2))));
+    assert_eq!(
+        timeout("500ms"),
+        Ok(Some(std::time::Duration::from_millis(500)))
+    );
+    assert!(timeout("0").unwrap_err().contains("sendtimeout"));
     assert!(
-        rfs("<rfs sendtimeout=\"1\"><replicated dir=\"/d\"/></rfs>")
+        rfs("<rfs sndtimeout=\"1\"><replicated dir=\"/d\"/></rfs>")
             .unwrap_err()
-            .contains("rfs: unknown attribute \"sendtimeout\"")
+            .contains("rfs: unknown attribute \"sndtimeout\"")
     );
     assert!(
         rfs("<rfs><replicated dir=\"/d\" mode=\"rw\"/></rfs>")

@@ -735,8 +735,10 @@ fn rfs_values() {
             .ends_with("number too large")
     );
     let timeout = |v: &str| {
-        rfs(&format!("<rfs sendtimeout=\"{v}\"><replicated dir=\"/d\"/></rfs>"))
-            .map(|r| r.and_then(|r| r.sendtimeout))
+        rfs(&format!(
+            "<rfs sendtimeout=\"{v}\"><replicated dir=\"/d\"/></rfs>"
+        ))
+        .map(|r| r.and_then(|r| r.sendtimeout))
     };
     assert_eq!(timeout("2"), Ok(Some(std::time::Duration::from_secs(2))));
     assert_eq!(

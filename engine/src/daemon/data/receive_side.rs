@@ -41,6 +41,19 @@ impl ReceiveSide {
         let mut receivers = Vec::new();
         let mut dirs = Vec::new();
         for dir in &cfg.dirs {
+            if !dir.exists() {
+                // It is about to receive the primary's copy.
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!("{}: missing and cannot be created: {e}", dir.display())
+                })?;
+                log.line(
+                    Source::Engine,
+                    &format!(
+                        "{} did not exist: created to receive the copy",
+                        dir.display()
+                    ),
+                );
+            }
             rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
             let receiver = Receiver::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             receivers.push(receiver);

@@ -37,6 +37,14 @@ impl ServeSide {
         };
         let mut dirs = Vec::new();
         for dir in &cfg.dirs {
+            if !dir.is_dir() {
+                // Serving an empty folder in its place would look like lost data.
+                return Err(format!(
+                    "{} is not a directory on this node: create it (with the application's \
+                     data) before serving",
+                    dir.display()
+                ));
+            }
             rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
             let opened = File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?;
             dirs.push(opened);

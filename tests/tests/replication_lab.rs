@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow, ensure};
 use hakit_lab::pair::MirrorPair;
-use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
+use hakit_lab::{DEADLINE, MirrorConfig, State, WITNESS, wait_until};
 
 const DATA: &str = "/srv/app/data";
 
@@ -175,6 +175,80 @@ fn posix_operations_on_the_primary_leave_an_identical_secondary() -> Result<()> 
         let last = tree(p, 1)?;
         ensure!(last.contains("mtime 981173106"), "explicit times replicate:\n{last}");
         ensure!(last.contains("1234:4321"), "owners replicate:\n{last}");
+        Ok(())
+    })
+}
+
+/// A writer on the primary: one line per write, its write time logged outside the replicated
+/// folder; stops at the first error.
+const WRITER: &str = r#"
+import os, sys, time
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+log = open(sys.argv[2], "a", buffering=1)
+i = 0
+while True:
+    t = time.monotonic()
+    os.write(out, b"%d\n" % i)
+    log.write("%d %.6f\n" % (i, time.monotonic() - t))
+    i += 1
+    time.sleep(0.005)
+"#;
+
+#[test]
+fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()> {
+    let cfg = MirrorConfig {
+        extra_xml: format!(
+            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
+        ),
+        ..config()
+    };
+    let mut pair = MirrorPair::new("rfsloss", cfg)?;
+    pair.scenario(|p| {
+        sh(p, 0, &format!("mkdir -p {DATA}"))?;
+        p.start_pair()?;
+        let state = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
+        ensure!(state.contains("stream        up;"), "{state}");
+        ensure!(state.contains("async=\"second\""), "{state}");
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
+        let mut writer = p.nodes[0].host().spawn(
+            [
+                "python3",
+                "/var/lib/hakit/writer.py",
+                &format!("{DATA}/log"),
+                "/var/lib/hakit/writes",
+            ],
+            "writer.log",
+        )?;
+        let writes = || -> Result<Vec<f64>> {
+            let text = p.nodes[0].host().read_file("/var/lib/hakit/writes")?;
+            Ok(text
+                .lines()
+                .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
+                .collect())
+        };
+        wait_until("the writer writes", DEADLINE, || Ok(writes()?.len() > 20))?;
+        // The SECOND's cable is cut: it cannot reach the witness either, so it waits; the
+        // primary's writes wait for the peer's verdict, then go on ALONE.
+        p.nodes[1].host().link_down()?;
+        p.wait_ready(0, State::Alone)?;
+        let before = writes()?.len();
+        wait_until("writes go on ALONE", DEADLINE, || {
+            Ok(writes()?.len() > before + 20)
+        })?;
+        let stall = writes()?.into_iter().fold(0.0, f64::max);
+        println!("longest write while the SECOND was lost: {stall:.3} s");
+        p.wait_state(1, State::Wait)?;
+        let log = p.module_log(0)?;
+        ensure!(log.contains("held writes resume"), "{log}");
+        p.nodes[0]
+            .host()
+            .kill(&mut writer, nix::sys::signal::Signal::SIGKILL)?;
+        // Back on the network, node2 copies everything written meanwhile.
+        p.nodes[1].host().link_up()?;
+        p.wait_in_sync(0)?;
+        wait_same_tree(p)?;
         Ok(())
     })
 }

@@ -380,7 +380,7 @@ impl Machine {
         }
         self.decide(now, &mut out);
         self.sync_checkers(&mut out);
-        self.sync_replication(&mut out);
+        self.sync_replication(now, &mut out);
         self.release_writes(now, &mut out);
         out
     }

@@ -43,8 +43,9 @@ pub(super) struct Replication {
     /// when it sees the generation that the break started.
     pub failed_join: u64,
     /// Since when the driver holds the writes that failed to reach the peer (it does so as
-    /// soon as the stream breaks): they return to the application once the peer knows that
-    /// its copy misses them, or is lost, so that it never takes over without them.
+    /// soon as the stream breaks or is closed): they return to the application once the peer
+    /// knows that its copy misses them, or is lost, so that it never takes over without
+    /// them. Pushed forward while a plan runs (a new generation being recorded).
     pub writes_held_since: Option<Duration>,
 }
 
@@ -64,7 +65,7 @@ impl Machine {
     }
 
     /// Tell the driver when the stream it must keep changes.
-    pub(super) fn sync_replication(&mut self, out: &mut Vec<Action>) {
+    pub(super) fn sync_replication(&mut self, now: Duration, out: &mut Vec<Action>) {
         let wanted = self.wanted_replication();
         if wanted == self.replication.target {
             return;
@@ -80,6 +81,10 @@ impl Machine {
         }
         if wanted.map(|t| t.join_id) != Some(self.copied_join) {
             self.copied_join = 0;
+        }
+        if self.replication.target.is_some() && self.replication.writes_held_since.is_none() {
+            // Writes in flight on the closed stream may not have reached the peer.
+            self.replication.writes_held_since = Some(now);
         }
         self.replication.target = wanted;
         out.push(Action::Replicate(wanted));
@@ -118,13 +123,18 @@ impl Machine {
         }
     }
 
-    /// Release the held writes once the peer has heard that its stream broke (it confirmed
-    /// a heartbeat sent since), or is lost and, with a split-brain checker, a witness
-    /// answered this node (an isolated node must not acknowledge writes the peer will lack).
+    /// Release the held writes once no plan runs (the new generation is recorded) and the
+    /// peer has heard so (it confirmed a heartbeat sent since), or is lost and, with a
+    /// split-brain checker, a witness answered this node (an isolated node must not
+    /// acknowledge writes the peer will lack).
     pub(super) fn release_writes(&mut self, now: Duration, out: &mut Vec<Action>) {
         let Some(since) = self.replication.writes_held_since else {
             return;
         };
+        if self.plan.is_some() {
+            self.replication.writes_held_since = Some(now);
+            return;
+        }
         let peer = &self.cfg.peer;
         let why = if !self.liveness.peer_up() {
             match &self.witness {

@@ -252,6 +252,10 @@ impl World {
                     node.acknowledged = node.data;
                 }
                 Action::Replicate(target) => {
+                    if self.nodes[i].link.is_some_and(|l| l.up) {
+                        // Writes in flight on the closed stream wait for the release.
+                        self.nodes[i].writes_held = true;
+                    }
                     self.nodes[i].link = target.map(|target| SimLink {
                         target,
                         copying_until: None,

@@ -86,6 +86,10 @@ impl ServeSide {
         if self.task.as_ref().map(|t| t.join_id()) == target.map(|t| t.join_id) {
             return;
         }
+        // Writes in flight that the peer may lack wait for the engine's release.
+        for switch in &self.switches {
+            switch.hold_failures();
+        }
         self.stop_replication();
         if let Some(target) = target {
             self.task = Some(ReplicationTask::start(
@@ -99,13 +103,12 @@ impl ServeSide {
         }
     }
 
-    /// New writes go nowhere but here; writes held after a break return; the stream is
-    /// closed (its last requests answered, up to the send timeout).
+    /// New writes go nowhere but here; the stream is closed (its last requests answered, up
+    /// to the send timeout).
     fn stop_replication(&mut self) {
         for switch in &self.switches {
             switch.set(Arc::new(NoReplication));
         }
-        self.release_writes();
         if let Some(task) = self.task.take() {
             task.stop();
         }
@@ -124,6 +127,8 @@ impl ServeSide {
     /// Stop replicating and unmount; busy mounts are retried, then detached lazily.
     pub fn stop(mut self) -> String {
         self.stop_replication();
+        // The application is stopped; nothing may stay blocked in the mounts going away.
+        self.release_writes();
         let mut report = Vec::new();
         for mut mount in std::mem::take(&mut self.mounts) {
             report.push(unmount_patiently(&mut mount));

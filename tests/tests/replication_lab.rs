@@ -96,8 +96,41 @@ fn the_secondary_holds_every_write_and_takes_over_with_it() -> Result<()> {
             1,
             &format!("mkdir -p {DATA} && echo stale > {DATA}/stale.txt"),
         )?;
-        p.start_pair()?;
+        // An application holding a file open for writing from before the SECOND joins: its
+        // later writes through that descriptor must reach the SECOND too.
+        p.hakit(0, "prim")?;
+        p.wait_ready(0, State::Alone)?;
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/held.py", HELD_OPEN, 0o644)?;
+        let mut held = p.nodes[0].host().spawn(
+            [
+                "python3",
+                "/var/lib/hakit/held.py",
+                &format!("{DATA}/held.log"),
+            ],
+            "held.log",
+        )?;
+        wait_until("the held-open writer starts", DEADLINE, || {
+            Ok(sh(p, 0, &format!("cat {DATA}/held.log"))?.contains("before"))
+        })?;
+        p.hakit(1, "second")?;
+        p.wait_in_sync(0)?;
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/go", "", 0o644)?;
+        wait_until("the held-open writer finishes", DEADLINE, || {
+            Ok(sh(p, 0, &format!("wc -l < {DATA}/held.log"))?.trim() == "21")
+        })?;
         wait_same_tree(p)?;
+        let log = p.module_log(0)?;
+        ensure!(
+            !log.contains("broke") && log.matches("replication to node2 is up").count() == 1,
+            "the stream must carry the held-open file's writes without breaking:\n{log}"
+        );
+        p.nodes[0]
+            .host()
+            .kill(&mut held, nix::sys::signal::Signal::SIGKILL)?;
         ensure!(
             !tree(p, 1)?.contains("stale.txt"),
             "the copy replaces the SECOND's older content"
@@ -178,6 +211,19 @@ fn posix_operations_on_the_primary_leave_an_identical_secondary() -> Result<()> 
         Ok(())
     })
 }
+
+/// Opens a file for appending, writes a line, waits for /var/lib/hakit/go, writes 20 more
+/// through the same descriptor, then keeps it open.
+const HELD_OPEN: &str = r#"
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(fd, b"before the peer\n")
+while not os.path.exists("/var/lib/hakit/go"):
+    time.sleep(0.05)
+for i in range(20):
+    os.write(fd, b"after %d\n" % i)
+time.sleep(3600)
+"#;
 
 /// A writer on the primary: one line per write, its write time logged outside the replicated
 /// folder; stops at the first error.

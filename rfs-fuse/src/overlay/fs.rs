@@ -15,6 +15,8 @@ use fuser::{
 };
 
 use super::attr::{TTL, timestamp};
+use std::sync::Arc;
+
 use super::core::{AttrChanges, Caller, OverlayCore, XattrReply};
 use super::error::FsError;
 use super::sys::SetTime;
@@ -26,11 +28,11 @@ const MAX_WRITE: u32 = 1 << 20;
 /// The file system served on the mount: the core plus FUSE plumbing.
 #[derive(Debug)]
 pub(crate) struct Overlay {
-    core: OverlayCore,
+    core: Arc<OverlayCore>,
 }
 
 impl Overlay {
-    pub(crate) fn new(core: OverlayCore) -> Overlay {
+    pub(crate) fn new(core: Arc<OverlayCore>) -> Overlay {
         Overlay { core }
     }
 }

@@ -111,6 +111,14 @@ impl Handles {
             .ok_or(FsError::UnknownHandle(id))
     }
 
+    /// Every replicated open: (stream handle, inode).
+    pub(crate) fn replicated(&self) -> Vec<(Handle, u64)> {
+        lock(&self.files)
+            .values()
+            .filter_map(|f| f.stream.map(|h| (h, f.ino)))
+            .collect()
+    }
+
     /// Open files and directories, for diagnostics and tests.
     pub(crate) fn count(&self) -> (usize, usize) {
         (lock(&self.files).len(), lock(&self.dirs).len())

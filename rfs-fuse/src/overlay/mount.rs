@@ -16,6 +16,7 @@ use super::core::OverlayCore;
 use super::error::OverlayError;
 use super::fs::Overlay;
 use super::replicate::Replicator;
+use crate::protocol::op::{Handle, RelPath};
 
 /// `statfs` magic of a FUSE mount.
 pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
@@ -51,6 +52,21 @@ impl Default for OverlayOptions {
 pub struct MountedOverlay {
     dir: PathBuf,
     session: Option<BackgroundSession>,
+    core: Arc<OverlayCore>,
+}
+
+/// What a mounted overlay has open for writing, for a new stream to adopt (see
+/// [`crate::overlay::StreamAdopter`]). Cheap to clone; outlives nothing it needs.
+#[derive(Debug, Clone)]
+pub struct OpenHandles {
+    core: Arc<OverlayCore>,
+}
+
+impl OpenHandles {
+    /// Each file open for writing: its stream handle and current path (`None`: unlinked).
+    pub fn snapshot(&self) -> Vec<(Handle, Option<RelPath>)> {
+        self.core.stream_handles()
+    }
 }
 
 /// Mount the overlay over `dir`, in place: a descriptor on `dir` is opened first, then the
@@ -76,13 +92,15 @@ pub fn mount_in_place(
         .canonicalize()
         .map_err(|e| OverlayError::io(dir, "resolve the directory", e))?;
     let root = open_dir(&dir)?;
-    let core = OverlayCore::new(root, replicator, options.read_only).map_err(|e| {
-        OverlayError::io(
-            &dir,
-            "stat the directory",
-            std::io::Error::from_raw_os_error(e.errno()),
-        )
-    })?;
+    let core = OverlayCore::new(root, replicator, options.read_only)
+        .map(Arc::new)
+        .map_err(|e| {
+            OverlayError::io(
+                &dir,
+                "stat the directory",
+                std::io::Error::from_raw_os_error(e.errno()),
+            )
+        })?;
 
     let mut config = Config::default();
     config.mount_options = vec![
@@ -96,18 +114,25 @@ pub fn mount_in_place(
     config.acl = SessionACL::All;
     config.n_threads = Some(options.n_threads.max(MIN_THREADS));
     config.clone_fd = true;
-    let session = fuser::Session::new(Overlay::new(core), &dir, &config)
+    let session = fuser::Session::new(Overlay::new(Arc::clone(&core)), &dir, &config)
         .and_then(fuser::Session::spawn)
         .map_err(|e| OverlayError::io(&dir, "mount FUSE", e))?;
     Ok(MountedOverlay {
         dir,
         session: Some(session),
+        core,
     })
 }
 
 impl MountedOverlay {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn open_handles(&self) -> OpenHandles {
+        OpenHandles {
+            core: Arc::clone(&self.core),
+        }
     }
 
     /// Unmount and wait for the FUSE threads to finish. Fails with [`OverlayError::Busy`]

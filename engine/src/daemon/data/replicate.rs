@@ -6,7 +6,7 @@ use super::DataConfig;
 use crate::mirror::replication::ReplicationEvent;
 use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Hello, LinkStats, Pending, ReplicationError, StreamReplicator};
-use rfs_fuse::overlay::SwitchReplicator;
+use rfs_fuse::overlay::{OpenHandles, StreamAdopter, SwitchReplicator};
 use rfs_fuse::protocol::op::Op;
 use rfs_fuse::sync::full_copy::{CopyStats, full_copy};
 use socket2::{Domain, Socket, Type};
@@ -28,11 +28,13 @@ const LOG_ONE_FAILURE_IN: u64 = 50;
 /// Copy requests in flight before the oldest one's verdict is awaited.
 const COPY_WINDOW: usize = 256;
 
-/// The replicated directories as opened before the overlays were mounted over them: the
-/// copy reads the real files through these, never through the overlays.
+/// The replicated directories as opened before the overlays were mounted over them (the
+/// copy reads the real files through these, never through the overlays), and what each
+/// overlay has open for writing (a new stream must adopt it).
 #[derive(Debug, Default)]
 pub(super) struct Backing {
     pub dirs: Vec<File>,
+    pub open: Vec<OpenHandles>,
 }
 
 impl Backing {
@@ -278,18 +280,30 @@ impl Ctx {
             total.others += stats.others;
             total.bytes += stats.bytes;
         }
+        // Files the application holds open for writing are opened on the peer too, so that
+        // their next writes find them there.
+        let mut adopted = 0;
+        for (index, frozen) in frozen.iter().enumerate() {
+            let open = self
+                .backing
+                .open
+                .get(index)
+                .map(OpenHandles::snapshot)
+                .unwrap_or_default();
+            adopted += open.len();
+            let (adopter, opens) = StreamAdopter::adopt(Arc::new(link.root(index as u16)), open);
+            window.extend(opens);
+            frozen.set(Arc::new(adopter));
+        }
         while let Some(pending) = window.pop_front() {
             pending
                 .wait()
                 .map_err(|e| format!("finishing the copy: {e}"))?;
         }
-        for (index, frozen) in frozen.iter().enumerate() {
-            frozen.set(Arc::new(link.root(index as u16)));
-        }
         drop(frozen);
         Ok(format!(
-            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms; \
-             every write now reaches the peer before it returns",
+            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms, \
+             {adopted} open file(s) adopted; every write now reaches the peer before it returns",
             total.directories,
             total.files,
             total.links,

@@ -49,7 +49,6 @@ impl ServeSide {
             let opened = File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?;
             dirs.push(opened);
         }
-        side.backing = Arc::new(Backing { dirs });
         for dir in &cfg.dirs {
             let switch = SwitchReplicator::new();
             let mounted = mount_in_place(dir, Arc::new(switch.clone()), OverlayOptions::default());
@@ -64,6 +63,12 @@ impl ServeSide {
                 }
             }
         }
+        let open = side
+            .mounts
+            .iter()
+            .map(MountedOverlay::open_handles)
+            .collect();
+        side.backing = Arc::new(Backing { dirs, open });
         Ok(side)
     }
 

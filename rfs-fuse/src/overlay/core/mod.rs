@@ -37,7 +37,7 @@ use super::handles::Handles;
 use super::inodes::{InodeTable, Location};
 use super::replicate::{LocalOutcome, Pending, Replicator};
 use super::sys;
-use crate::protocol::op::{Op, RelPath};
+use crate::protocol::op::{Handle, Op, RelPath};
 
 const STRIPES: usize = 64;
 
@@ -89,6 +89,25 @@ impl OverlayCore {
             order: RwLock::new(()),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// The files open for writing whose changes travel under a stream handle, with where
+    /// each is now (`None`: unlinked while open). Taken under the ordering lock: no
+    /// operation is half-sent meanwhile.
+    pub(crate) fn stream_handles(&self) -> Vec<(Handle, Option<RelPath>)> {
+        let _order = self.order_exclusive();
+        self.handles
+            .replicated()
+            .into_iter()
+            .map(|(handle, ino)| {
+                let path = self
+                    .inodes
+                    .get(ino)
+                    .ok()
+                    .and_then(|node| node.location.rel().cloned());
+                (handle, path)
+            })
+            .collect()
     }
 
     fn writable(&self) -> Result<(), FsError> {

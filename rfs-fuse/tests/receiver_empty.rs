@@ -45,31 +45,6 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
-fn mount_tmpfs(at: &Path) -> Option<Unmount> {
-    let mounted = nix::mount::mount(
-        Some("tmpfs"),
-        at,
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    );
-    match mounted {
-        Ok(()) => Some(Unmount(at.to_path_buf())),
-        Err(e) => {
-            eprintln!("skipped: cannot mount a tmpfs here: {e}");
-            None
-        }
-    }
-}
-
 #[test]
 fn everything_beneath_goes_the_root_and_the_outside_stay() {
     let mut fx = Fixture::new();
@@ -160,9 +135,7 @@ fn a_mount_inside_the_root_is_not_emptied() {
     let mut fx = Fixture::new();
     let mnt = fx.at("mnt");
     fs::create_dir(&mnt).unwrap();
-    let Some(_guard) = mount_tmpfs(&mnt) else {
-        return;
-    };
+    let _guard = common::mount_tmpfs(&mnt);
     fs::write(mnt.join("other-fs"), b"not ours").unwrap();
     let e = fx.err(Op::EmptyRoot);
     assert_eq!(e.errno(), Errno::EXDEV);
@@ -180,9 +153,7 @@ fn the_root_is_reached_by_its_descriptor_not_its_path() {
     fx.ok(Op::Close { handle: 1 });
     let root = fx.root.clone();
     {
-        let Some(_cover) = mount_tmpfs(&root) else {
-            return;
-        };
+        let _cover = common::mount_tmpfs(&root);
         fs::write(root.join("on-the-cover"), b"not the replica").unwrap();
         fx.ok(Op::EmptyRoot);
         assert_eq!(
@@ -191,4 +162,32 @@ fn the_root_is_reached_by_its_descriptor_not_its_path() {
         );
     }
     assert!(entries(&root).is_empty(), "{:?}", entries(&root));
+}
+
+#[test]
+fn remove_tree_takes_one_entry_and_what_is_beneath_it() {
+    let mut fx = Fixture::new();
+    fx.ok(mkdir("keep", 0o755));
+    fx.ok(create(1, "keep/f"));
+    fx.ok(mkdir("gone", 0o755));
+    fx.ok(mkdir("gone/sub", 0o700));
+    fx.ok(create(2, "gone/sub/f"));
+    fx.ok(write(2, b"held open"));
+    symlink(&fx.outside, fx.at("gone/out")).unwrap();
+    fx.ok(create(3, "file"));
+    let outside = snapshot(&fx.outside);
+
+    fx.ok(Op::RemoveTree { path: rel("gone") });
+    fx.ok(Op::RemoveTree { path: rel("file") });
+    // Absent already: nothing to do, no error.
+    fx.ok(Op::RemoveTree { path: rel("gone") });
+    fx.ok(Op::RemoveTree {
+        path: rel("never/was"),
+    });
+
+    assert_eq!(entries(&fx.root), vec![fx.at("keep")]);
+    assert!(fx.at("keep/f").exists());
+    assert_eq!(snapshot(&fx.outside), outside, "the symlink's target stays");
+    // A handle on a removed file still works: it is an unlinked-open file now.
+    fx.ok(write(2, b"still fine"));
 }

@@ -278,31 +278,12 @@ fn symlinks_that_stay_beneath_the_root_are_followed() {
     assert!(!fx.at("sub/d2").exists());
 }
 
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
 #[test]
 fn a_mount_inside_the_root_is_not_crossed() {
     let mut fx = hostile();
     let mnt = fx.at("mnt");
     fs::create_dir(&mnt).unwrap();
-    let mounted = nix::mount::mount(
-        Some("tmpfs"),
-        &mnt,
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    );
-    if let Err(e) = mounted {
-        eprintln!("skipped: cannot mount a tmpfs here: {e}");
-        return;
-    }
-    let _guard = Unmount(mnt.clone());
+    let _guard = common::mount_tmpfs(&mnt);
     let e = fx.err(Op::Mkdir {
         path: rel("mnt/d"),
         mode: 0o700,

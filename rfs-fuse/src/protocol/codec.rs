@@ -14,12 +14,13 @@
 //!   3 Request   seq:u64 root:u16 op
 //!   4 Reply     seq:u64 result:u8 (0 Received | 1 Applied | 2 errno:i32 message:str)
 //!   5 Goodbye   reason:str
-//! op       = tag:u8 body (tags 1..=19 in the order of `Op`'s variants)
+//! op       = tag:u8 body (tags 1..=20 in the order of `Op`'s variants)
 //!   handle:u64  path:bytes  mode/flags:u32 or i32 as in `Op`  owner = uid:u32 gid:u32
 //!   SetAttr, SetXattr, RemoveXattr, FsyncDir: path:Option<path> (absent = the root)
 //!   SetAttr: path present:u8 (bit 0 mode, 1 uid, 2 gid, 3 size, 4 atime, 5 mtime) then the
 //!            present fields in that order; timestamp = sec:i64 nsec:u32 (nsec < 10^9)
 //!   EmptyRoot (19): no body
+//!   RemoveTree (20): path
 //! ```
 //!
 //! Limits (see [`message`](super::message)): paths through [`RelPath::new`](super::op::RelPath::new),
@@ -74,6 +75,7 @@ mod op_tag {
     pub const REMOVE_XATTR: u8 = 17;
     pub const FSYNC_DIR: u8 = 18;
     pub const EMPTY_ROOT: u8 = 19;
+    pub const REMOVE_TREE: u8 = 20;
 }
 
 /// `SetAttr` presence bits.
@@ -137,7 +139,8 @@ fn op_variable_len(op: &Op) -> usize {
         | Op::Mkdir { path, .. }
         | Op::Mknod { path, .. }
         | Op::Unlink { path }
-        | Op::Rmdir { path } => path_len(path),
+        | Op::Rmdir { path }
+        | Op::RemoveTree { path } => path_len(path),
         Op::SetLen { .. }
         | Op::Fallocate { .. }
         | Op::Fsync { .. }

@@ -200,6 +200,11 @@ pub enum Op {
     /// its metadata; every open handle is closed. Sent before a full copy onto a secondary
     /// that holds older content.
     EmptyRoot,
+    /// Remove `path` and, for a directory, everything beneath it; absent is not an error.
+    /// Sent by a resynchronisation before copying `path` again (its type may have changed).
+    RemoveTree {
+        path: RelPath,
+    },
 }
 
 #[cfg(test)]

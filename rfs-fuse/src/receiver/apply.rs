@@ -2,7 +2,7 @@
 
 use super::attrs;
 use super::beneath::Root;
-use super::empty::empty_root;
+use super::empty::{empty_root, remove_tree};
 use super::error::{ApplyError, At, Fail, describe};
 use super::handles::{DEFAULT_HANDLE_LIMIT, Handles};
 use super::namespace;
@@ -142,6 +142,7 @@ impl Receiver {
                 self.handles.clear();
                 empty_root(root)
             }
+            Op::RemoveTree { path } => remove_tree(root, path),
         }
     }
 

@@ -11,15 +11,40 @@
 
 use super::beneath::Root;
 use super::error::{At, Fail};
+use crate::protocol::op::RelPath;
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 pub(super) fn empty_root(root: &Root) -> Result<(), Fail> {
     empty(root.open_dir(None)?)
+}
+
+/// `RemoveTree`: the entry at `path`, a directory with everything beneath it; gone already
+/// is fine. Open handles on removed files keep working (they are unlinked-open files).
+pub(super) fn remove_tree(root: &Root, path: &RelPath) -> Result<(), Fail> {
+    let at = match root.locate(path) {
+        Ok(at) => at,
+        Err(fail) if fail.errno == Errno::ENOENT => return Ok(()),
+        Err(fail) => return Err(fail),
+    };
+    let name = CString::new(at.name.as_bytes())
+        .map_err(|_| Fail::refused("a name with a NUL byte", Errno::EINVAL))?;
+    match unlinkat(&at.dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EISDIR) => {
+            empty(open_subdir(&at.dir, &name)?)?;
+            match unlinkat(&at.dir, name.as_c_str(), UnlinkatFlags::RemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => Ok(()),
+                Err(errno) => Err(errno).at("removing a directory"),
+            }
+        }
+        Err(errno) => Err(errno).at("removing an entry"),
+    }
 }
 
 /// Removes every entry of the directory open (for reading) as `dir`.

@@ -152,5 +152,6 @@ pub(crate) fn describe(op: &Op) -> String {
         ),
         Op::FsyncDir { path } => format!("FsyncDir {}", shown_or_root(path.as_ref())),
         Op::EmptyRoot => "EmptyRoot".to_string(),
+        Op::RemoveTree { path } => format!("RemoveTree {}", shown(path)),
     }
 }

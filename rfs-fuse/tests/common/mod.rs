@@ -137,3 +137,31 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     }
     out
 }
+
+/// Unmounts (lazily) when dropped.
+pub struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A tmpfs mounted at `at` until the guard drops. Privileged (root): fails loudly rather than
+/// skipping when it cannot mount.
+pub fn mount_tmpfs(at: &Path) -> Unmount {
+    nix::mount::mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "cannot mount a tmpfs at {} (run as root): {e}",
+            at.display()
+        )
+    });
+    Unmount(at.to_path_buf())
+}

@@ -149,6 +149,9 @@ fn op(r: &mut Reader<'_>) -> Result<Op> {
             path: r.opt_path("FsyncDir.path")?,
         },
         op_tag::EMPTY_ROOT => Op::EmptyRoot,
+        op_tag::REMOVE_TREE => Op::RemoveTree {
+            path: r.path("RemoveTree.path")?,
+        },
         other => return Err(invalid("Request.op", Invalid::UnknownTag(other))),
     })
 }

@@ -205,6 +205,10 @@ fn op(op: &Op, out: &mut BytesMut) -> Result {
             opt_path(out, "FsyncDir.path", p.as_ref())?;
         }
         Op::EmptyRoot => out.put_u8(op_tag::EMPTY_ROOT),
+        Op::RemoveTree { path: p } => {
+            out.put_u8(op_tag::REMOVE_TREE);
+            path(out, "RemoveTree.path", p)?;
+        }
     }
     Ok(())
 }

@@ -329,8 +329,8 @@ fn malformed_fields_are_rejected_naming_the_field() {
     // The op tag follows tag 1 + seq 8 + root 2.
     let close = payload(&request(Op::Close { handle: 9 }));
     let mut bad = close.to_vec();
-    bad[11] = 20;
-    check(&bad, "Request.op: unknown tag 20");
+    bad[11] = 21;
+    check(&bad, "Request.op: unknown tag 21");
     bad[11] = 0;
     check(&bad, "Request.op: unknown tag 0");
     let empty = payload(&request(Op::EmptyRoot));

@@ -60,9 +60,10 @@ fn op_kind(op: &Op) -> usize {
         Op::RemoveXattr { .. } => 16,
         Op::FsyncDir { .. } => 17,
         Op::EmptyRoot => 18,
+        Op::RemoveTree { .. } => 19,
     }
 }
-const OP_KINDS: usize = 19;
+const OP_KINDS: usize = 20;
 
 /// Small messages: every message kind and every op variant, with ordinary values.
 fn samples() -> Vec<Message> {
@@ -167,6 +168,7 @@ fn samples() -> Vec<Message> {
             path: Some(path("a")),
         },
         Op::EmptyRoot,
+        Op::RemoveTree { path: path("d/e") },
     ];
     let mut msgs: Vec<Message> = ops.into_iter().map(request).collect();
     msgs.extend([

@@ -45,7 +45,7 @@ pub fn message(rng: &mut StdRng) -> Message {
 }
 
 pub fn op(rng: &mut StdRng) -> Op {
-    match rng.random_range(0..19) {
+    match rng.random_range(0..20) {
         0 => Op::Open {
             handle: int(rng),
             path: path(rng),
@@ -128,7 +128,8 @@ pub fn op(rng: &mut StdRng) -> Op {
         17 => Op::FsyncDir {
             path: rng.random_bool(0.5).then(|| path(rng)),
         },
-        _ => Op::EmptyRoot,
+        18 => Op::EmptyRoot,
+        _ => Op::RemoveTree { path: path(rng) },
     }
 }
 

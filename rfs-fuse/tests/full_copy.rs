@@ -192,3 +192,117 @@ fn a_failing_consumer_stops_the_copy() {
     assert!(err.to_string().contains("stream broken"), "{err}");
     assert_eq!(sent, 3);
 }
+
+/// Applies every op to the receiver, failing the copy on the first refusal.
+fn apply_to(receiver: &mut Receiver) -> impl FnMut(Op) -> Result<(), std::io::Error> + '_ {
+    |op: Op| {
+        receiver
+            .apply(&op)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+#[test]
+fn copying_the_changed_paths_brings_an_earlier_copy_up_to_date() {
+    use rfs_fuse::protocol::op::RelPath;
+    use rfs_fuse::sync::full_copy::copy_changes;
+    use rfs_fuse::sync::tracker::Changes;
+    let primary = tempfile::tempdir().unwrap();
+    let secondary = tempfile::tempdir().unwrap();
+    let root = primary.path();
+    rich_tree(root);
+    let mut receiver = Receiver::open(secondary.path()).unwrap();
+    full_copy(root, apply_to(&mut receiver)).unwrap();
+
+    // Changes of every kind, as a tracker would have named them.
+    fs::write(root.join("a/small.txt"), b"changed in place").unwrap(); // + hard link a/b/c/hardlink
+    fs::rename(root.join("a/b"), root.join("moved")).unwrap();
+    fs::remove_file(root.join("dangling")).unwrap();
+    fs::create_dir(root.join("new-dir")).unwrap();
+    fs::write(root.join("new-dir/f"), b"new").unwrap();
+    fs::remove_file(root.join("fifo")).unwrap();
+    fs::create_dir(root.join("fifo")).unwrap(); // same name, new type
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700)).unwrap();
+    let named = [
+        "a/small.txt",
+        "a/b",
+        "moved",
+        "dangling",
+        "new-dir",
+        "new-dir/f",
+        "fifo",
+    ];
+    let changes = Changes {
+        paths: named
+            .iter()
+            .map(|p| RelPath::new(p.as_bytes()).unwrap())
+            .collect(),
+        root: true,
+    };
+    let mut sent = Vec::new();
+    let mut apply = apply_to(&mut receiver);
+    copy_changes(root, &changes, |op: Op| {
+        sent.push(op.clone());
+        apply(op)
+    })
+    .unwrap();
+    let diffs = compare_trees_with(root, secondary.path(), CompareOptions::default()).unwrap();
+    assert!(diffs.is_empty(), "differences: {diffs:#?}");
+    // "new-dir/f" is covered by "new-dir": one RemoveTree per top-most changed path.
+    let removed = sent
+        .iter()
+        .filter(|op| matches!(op, Op::RemoveTree { .. }))
+        .count();
+    assert_eq!(removed, named.len() - 1);
+    // Untouched files did not travel.
+    assert!(!sent.iter().any(|op| matches!(
+        op,
+        Op::Create { path, .. } if path.to_bytes() == b"a/b/empty"
+    )));
+}
+
+#[test]
+fn a_live_copy_skips_what_vanishes_under_it() {
+    use rfs_fuse::sync::full_copy::live_copy;
+    let primary = tempfile::tempdir().unwrap();
+    rich_tree(primary.path());
+    let root = primary.path().to_path_buf();
+    let mut removed = false;
+    let stats = live_copy(primary.path(), |op: Op| {
+        // The application removes a directory just as the copy reaches it.
+        if !removed && matches!(&op, Op::Mkdir { path, .. } if path.to_bytes() == b"a/b") {
+            fs::remove_dir_all(root.join("a/b")).unwrap();
+            removed = true;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    assert!(removed);
+    assert!(stats.files >= 1);
+    // The strict copy fails on the same situation.
+    rich_tree_again(&root);
+    let mut removed = false;
+    let err = full_copy(&root, |op: Op| {
+        if !removed && matches!(&op, Op::Mkdir { path, .. } if path.to_bytes() == b"a/b") {
+            fs::remove_dir_all(root.join("a/b")).unwrap();
+            removed = true;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("a/b"), "{err}");
+}
+
+/// Recreates what the previous copy's saboteur removed.
+fn rich_tree_again(root: &Path) {
+    let fresh = tempfile::tempdir().unwrap();
+    rich_tree(fresh.path());
+    let _ = fs::remove_dir_all(root.join("a"));
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(fresh.path().join("a"))
+        .arg(root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -298,3 +298,54 @@ fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()>
         Ok(())
     })
 }
+
+#[test]
+fn a_secondary_joins_while_the_application_writes() -> Result<()> {
+    let mut pair = MirrorPair::new("rfslive", config())?;
+    pair.scenario(|p| {
+        sh(
+            p,
+            0,
+            &format!(
+                "mkdir -p {DATA}/bulk && for i in $(seq 1 64); do \
+                 head -c 1048576 /dev/urandom > {DATA}/bulk/f$i; done"
+            ),
+        )?;
+        p.hakit(0, "prim")?;
+        p.wait_ready(0, State::Alone)?;
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
+        let mut writer = p.nodes[0].host().spawn(
+            [
+                "python3",
+                "/var/lib/hakit/writer.py",
+                &format!("{DATA}/log"),
+                "/var/lib/hakit/writes",
+            ],
+            "writer.log",
+        )?;
+        p.hakit(1, "second")?;
+        p.wait_in_sync(0)?;
+        sleep_ms(300);
+        p.nodes[0]
+            .host()
+            .kill(&mut writer, nix::sys::signal::Signal::SIGKILL)?;
+        let tree = wait_same_tree(p)?;
+        let written = p.nodes[0].host().read_file("/var/lib/hakit/writes")?;
+        let lines = written.lines().count();
+        ensure!(lines > 20, "the writer kept writing: {lines} writes");
+        let log = p.module_log(0)?;
+        let line = log
+            .lines()
+            .find(|l| l.contains("writes waited"))
+            .ok_or_else(|| anyhow!("no copy report in\n{log}"))?;
+        println!("{lines} writes during the join; {line}");
+        ensure!(tree.contains("bulk/f64 "), "{tree}");
+        Ok(())
+    })
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}

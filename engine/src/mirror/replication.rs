@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The stream the primary must keep to its SECOND. Every join attempt starts with a copy of
-/// every replicated directory (writes wait meanwhile): whatever the SECOND held before may
-/// have missed writes made while no stream was up.
+/// every replicated directory: whatever the SECOND held before may have missed writes made
+/// while no stream was up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaTarget {
     /// The SECOND's join attempt this stream serves.
@@ -74,7 +74,8 @@ impl Machine {
         match wanted {
             Some(t) => out.push(Action::Log(format!(
                 "replicating to {peer} (join attempt {:016x}): copying the replicated \
-                 directories first, writes wait during the copy",
+                 directories while the application runs; its writes wait only while the last \
+                 changes are copied",
                 t.join_id
             ))),
             None => out.push(Action::Log(format!("no longer replicating to {peer}"))),

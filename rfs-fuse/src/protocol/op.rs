@@ -11,7 +11,7 @@ pub type Handle = u64;
 /// A path relative to the replicated root: one or more components, none empty, `.` or `..`,
 /// none containing `/` or NUL. Built only through validation (`RelPath::new`), so a decoded
 /// frame can never carry an escaping path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelPath(Vec<OsString>);
 
 /// Why a path is not a valid [`RelPath`].

@@ -12,6 +12,7 @@
 //! mount: the trailing `.` makes the directory, not the magic link, the root examined), never
 //! a path that resolves through the overlay itself.
 
+use super::tracker::Changes;
 use crate::compare::xattr::replicated_xattrs;
 use crate::protocol::op::{Handle, Op, Owner, RelPath, SetAttr, Timestamp};
 use bytes::Bytes;
@@ -48,19 +49,57 @@ pub struct CopyStats {
     pub bytes: u64,
 }
 
-/// Walk `root` and hand every operation that rebuilds it to `emit`, in order.
+/// Walk `root` and hand every operation that rebuilds it to `emit`, in order. Nothing may
+/// change `root` meanwhile: any read error fails the copy.
 pub fn full_copy<E: std::error::Error + 'static>(
     root: &Path,
     mut emit: impl FnMut(Op) -> Result<(), E>,
 ) -> Result<CopyStats, FullCopyError<E>> {
-    let mut copy = Copier {
-        root: root.to_path_buf(),
-        emit: &mut emit,
-        stats: CopyStats::default(),
-        inodes: HashMap::new(),
-        next_handle: 1,
-    };
+    let mut copy = Copier::new(root, &mut emit, false);
     copy.root()?;
+    Ok(copy.stats)
+}
+
+/// [`full_copy`] of a tree the application keeps changing, under a
+/// [`ChangeTracker`](super::tracker::ChangeTracker): an entry that vanishes or changes type
+/// while it is read is skipped (it is in the tracker's next changes), and a file read while
+/// it is written may be torn (likewise copied again from the next changes).
+pub fn live_copy<E: std::error::Error + 'static>(
+    root: &Path,
+    mut emit: impl FnMut(Op) -> Result<(), E>,
+) -> Result<CopyStats, FullCopyError<E>> {
+    let mut copy = Copier::new(root, &mut emit, true);
+    copy.root()?;
+    Ok(copy.stats)
+}
+
+/// Brings what `changes` names up to date on a peer that holds an earlier copy: each path
+/// (a path beneath another one named is covered by it) is removed there, then copied whole
+/// if it still exists here; the root's own metadata if it changed. Tolerant like
+/// [`live_copy`].
+pub fn copy_changes<E: std::error::Error + 'static>(
+    root: &Path,
+    changes: &Changes,
+    mut emit: impl FnMut(Op) -> Result<(), E>,
+) -> Result<CopyStats, FullCopyError<E>> {
+    let mut copy = Copier::new(root, &mut emit, true);
+    if changes.root {
+        copy.root_metadata()?;
+    }
+    let mut covered: Option<&RelPath> = None;
+    for path in &changes.paths {
+        if covered.is_some_and(|c| path.components().starts_with(c.components())) {
+            continue;
+        }
+        covered = Some(path);
+        copy.send(Op::RemoveTree { path: path.clone() })?;
+        let rel: Vec<Vec<u8>> = path
+            .components()
+            .iter()
+            .map(|c| c.as_bytes().to_vec())
+            .collect();
+        copy.tolerant_entry(&rel)?;
+    }
     Ok(copy.stats)
 }
 
@@ -71,9 +110,42 @@ struct Copier<'e, E> {
     /// (device, inode) of multiply-linked files already sent, and the path they were sent as.
     inodes: HashMap<(u64, u64), RelPath>,
     next_handle: Handle,
+    /// Entries that vanish while being read are skipped (see [`live_copy`]).
+    tolerant: bool,
 }
 
-impl<E: std::error::Error + 'static> Copier<'_, E> {
+/// An entry removed or replaced while it was being read.
+fn vanished(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ESTALE)
+    )
+}
+
+impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
+    fn new(
+        root: &Path,
+        emit: &'e mut dyn FnMut(Op) -> Result<(), E>,
+        tolerant: bool,
+    ) -> Copier<'e, E> {
+        Copier {
+            root: root.to_path_buf(),
+            emit,
+            stats: CopyStats::default(),
+            inodes: HashMap::new(),
+            next_handle: 1,
+            tolerant,
+        }
+    }
+
+    /// [`entry`](Self::entry), skipping one that vanished if the copy is tolerant.
+    fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
+        match self.entry(rel) {
+            Err(FullCopyError::Read { source, .. }) if self.tolerant && vanished(&source) => Ok(()),
+            other => other,
+        }
+    }
+
     fn send(&mut self, op: Op) -> Result<(), FullCopyError<E>> {
         (self.emit)(op).map_err(FullCopyError::Emit)
     }
@@ -88,6 +160,13 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
     /// The root's own owner, mode and xattrs, its tree, then its times (which creating the
     /// tree changed).
     fn root(&mut self) -> Result<(), FullCopyError<E>> {
+        let meta = self.root_metadata()?;
+        self.directory(&[])?;
+        self.times(None, &meta)
+    }
+
+    /// The root's owner, mode and xattrs.
+    fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
         let full = self.root.clone();
         let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
         // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
@@ -101,8 +180,7 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
             },
         })?;
         self.xattrs(&full, None)?;
-        self.directory(&[])?;
-        self.times(None, &meta)
+        Ok(meta)
     }
 
     /// The entries of directory `rel` (relative components), recursively, sorted by name so
@@ -118,7 +196,7 @@ impl<E: std::error::Error + 'static> Copier<'_, E> {
         for name in names {
             let mut child = rel.to_vec();
             child.push(name);
-            self.entry(&child)?;
+            self.tolerant_entry(&child)?;
         }
         Ok(())
     }

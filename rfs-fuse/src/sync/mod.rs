@@ -1,3 +1,6 @@
-//! Synchronisation of a secondary that does not share the primary's history.
+//! Synchronisation of a secondary: a copy of everything (`full_copy`, `live_copy` while the
+//! application writes), the changes made meanwhile (`tracker`), and their copy
+//! (`copy_changes`).
 
 pub mod full_copy;
+pub mod tracker;

@@ -11,6 +11,7 @@
 //! Everything here blocks (mounts, sockets, copies): the module task calls it from
 //! `spawn_blocking` or dedicated threads.
 
+mod copy;
 mod receive_side;
 mod replicate;
 mod serve_side;

@@ -1,16 +1,14 @@
 //! The primary's stream to one join attempt of its SECOND: connect (retrying until the
-//! SECOND listens), copy every replicated directory while writes wait, then switch the
-//! overlays to the stream and report it up. A break at any point is reported once.
+//! SECOND listens), copy every replicated directory (see `copy`), then report the stream up.
+//! A break at any point is reported once.
 
 use super::DataConfig;
+use super::copy::Copier;
 use crate::mirror::replication::ReplicationEvent;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{Hello, LinkStats, Pending, ReplicationError, StreamReplicator};
-use rfs_fuse::overlay::{OpenHandles, StreamAdopter, SwitchReplicator};
-use rfs_fuse::protocol::op::Op;
-use rfs_fuse::sync::full_copy::{CopyStats, full_copy};
+use rfs_fuse::link::{Hello, LinkStats, StreamReplicator};
+use rfs_fuse::overlay::{OpenHandles, SwitchReplicator};
 use socket2::{Domain, Socket, Type};
-use std::collections::VecDeque;
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -18,15 +16,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// Connection failures logged: the first, then one in this many.
 const LOG_ONE_FAILURE_IN: u64 = 50;
-/// Copy requests in flight before the oldest one's verdict is awaited.
-const COPY_WINDOW: usize = 256;
 
 /// The replicated directories as opened before the overlays were mounted over them (the
 /// copy reads the real files through these, never through the overlays), and what each
@@ -40,7 +36,7 @@ pub(super) struct Backing {
 impl Backing {
     /// The directory by a path that reaches it underneath its mount. The trailing `.` makes
     /// the magic link itself (mode `lr-x------`) never the thing examined.
-    fn path(&self, index: usize) -> Option<PathBuf> {
+    pub fn path(&self, index: usize) -> Option<PathBuf> {
         let dir = self.dirs.get(index)?;
         Some(PathBuf::from(format!(
             "/proc/self/fd/{}/.",
@@ -135,14 +131,6 @@ impl ReplicationTask {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum CopyAbort {
-    #[error("replication stopped")]
-    Cancelled,
-    #[error(transparent)]
-    Peer(#[from] ReplicationError),
-}
-
 impl Ctx {
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
@@ -185,7 +173,14 @@ impl Ctx {
             );
             let _ = events.send(ReplicationEvent::Broken { join_id, reason });
         });
-        match self.copy(&link) {
+        let copier = Copier {
+            dirs: &self.cfg.dirs,
+            switches: &self.switches,
+            backing: &self.backing,
+            cancelled: &self.cancelled,
+            link: &link,
+        };
+        match copier.run() {
             Ok(detail) => self.report(ReplicationEvent::Up { join_id, detail }),
             Err(reason) => self.report(ReplicationEvent::Broken { join_id, reason }),
         }
@@ -253,76 +248,5 @@ impl Ctx {
         };
         StreamReplicator::start(reader, stream, hello, self.cfg.send_timeout)
             .map_err(|e| e.to_string())
-    }
-
-    /// Copy every directory while writes wait, then hand the overlays over to the stream.
-    fn copy(&self, link: &Arc<StreamReplicator>) -> Result<String, String> {
-        let started = Instant::now();
-        let frozen: Vec<_> = self.switches.iter().map(|s| s.freeze()).collect();
-        let mut window: VecDeque<Pending> = VecDeque::new();
-        let mut total = CopyStats::default();
-        for (index, dir) in self.cfg.dirs.iter().enumerate() {
-            let root = index as u16;
-            let failed = |e: &dyn std::fmt::Display| format!("copying {}: {e}", dir.display());
-            let path = self
-                .backing
-                .path(index)
-                .ok_or_else(|| failed(&"the directory is not open"))?;
-            self.push(&mut window, link.send_to(root, Op::EmptyRoot))
-                .map_err(|e| failed(&e))?;
-            let stats = full_copy(&path, |op| self.push(&mut window, link.send_to(root, op)))
-                .map_err(|e| failed(&e))?;
-            self.push(&mut window, link.send_to(root, Op::FsyncDir { path: None }))
-                .map_err(|e| failed(&e))?;
-            total.directories += stats.directories;
-            total.files += stats.files;
-            total.links += stats.links;
-            total.others += stats.others;
-            total.bytes += stats.bytes;
-        }
-        // Files the application holds open for writing are opened on the peer too, so that
-        // their next writes find them there.
-        let mut adopted = 0;
-        for (index, frozen) in frozen.iter().enumerate() {
-            let open = self
-                .backing
-                .open
-                .get(index)
-                .map(OpenHandles::snapshot)
-                .unwrap_or_default();
-            adopted += open.len();
-            let (adopter, opens) = StreamAdopter::adopt(Arc::new(link.root(index as u16)), open);
-            window.extend(opens);
-            frozen.set(Arc::new(adopter));
-        }
-        while let Some(pending) = window.pop_front() {
-            pending
-                .wait()
-                .map_err(|e| format!("finishing the copy: {e}"))?;
-        }
-        drop(frozen);
-        Ok(format!(
-            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms, \
-             {adopted} open file(s) adopted; every write now reaches the peer before it returns",
-            total.directories,
-            total.files,
-            total.links,
-            total.others,
-            total.bytes,
-            started.elapsed().as_millis()
-        ))
-    }
-
-    fn push(&self, window: &mut VecDeque<Pending>, pending: Pending) -> Result<(), CopyAbort> {
-        if self.cancelled() {
-            return Err(CopyAbort::Cancelled);
-        }
-        window.push_back(pending);
-        if window.len() > COPY_WINDOW
-            && let Some(oldest) = window.pop_front()
-        {
-            oldest.wait()?;
-        }
-        Ok(())
     }
 }

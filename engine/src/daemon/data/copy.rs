@@ -1,0 +1,212 @@
+//! Copying the replicated directories to a joining SECOND while the application keeps
+//! writing, then handing the overlays over to the stream.
+//!
+//! 1. Under a brief freeze, every overlay starts recording what it changes
+//!    ([`ChangeTracker`]), nothing sent to the peer yet.
+//! 2. The peer's directories are emptied and everything is copied, writes going on.
+//! 3. Passes copy again what changed during the previous one, until little is left.
+//! 4. Writes wait (the freeze) while the last changes are copied, the files the application
+//!    holds open are opened on the peer, and the overlays switch to the stream: from then on
+//!    every write reaches the peer before it returns.
+//!
+//! The application's writes wait only during step 4, whose length follows what changed
+//! during the last pass, not the size of the data.
+
+use super::replicate::Backing;
+use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator};
+use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplicator};
+use rfs_fuse::protocol::op::Op;
+use rfs_fuse::sync::full_copy::{CopyStats, copy_changes, live_copy};
+use rfs_fuse::sync::tracker::{ChangeTracker, Changes};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Copy requests in flight before the oldest one's verdict is awaited.
+const WINDOW: usize = 256;
+/// Few enough changed paths to copy them with writes waiting.
+const FINAL_PASS_PATHS: usize = 64;
+/// Passes after the first copy before the last one is made anyway (an application changing
+/// many files all the time must not postpone the end forever).
+const MAX_PASSES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+enum Abort {
+    #[error("replication stopped")]
+    Cancelled,
+    #[error(transparent)]
+    Peer(#[from] ReplicationError),
+}
+
+pub(super) struct Copier<'a> {
+    pub dirs: &'a [PathBuf],
+    pub switches: &'a [SwitchReplicator],
+    pub backing: &'a Backing,
+    pub cancelled: &'a AtomicBool,
+    pub link: &'a Arc<StreamReplicator>,
+}
+
+#[derive(Default)]
+struct Totals {
+    copied: CopyStats,
+    passes: usize,
+    final_paths: usize,
+    writes_waited: Duration,
+}
+
+impl Copier<'_> {
+    /// Everything copied and the stream in place; what was done, for the log.
+    pub fn run(&self) -> Result<String, String> {
+        let started = Instant::now();
+        let mut window = VecDeque::new();
+        let mut totals = Totals::default();
+        let trackers = self.start_tracking();
+        for index in 0..self.dirs.len() {
+            let stats = self.full(index, &mut window)?;
+            add(&mut totals.copied, stats);
+        }
+        let mut changes: Vec<Changes> = trackers.iter().map(|t| t.take()).collect();
+        while totals.passes < MAX_PASSES
+            && changes.iter().map(Changes::len).sum::<usize>() > FINAL_PASS_PATHS
+        {
+            totals.passes += 1;
+            for (index, changed) in changes.iter().enumerate() {
+                let stats = self.changed(index, changed, &mut window)?;
+                add(&mut totals.copied, stats);
+            }
+            changes = trackers.iter().map(|t| t.take()).collect();
+        }
+        self.finish(&trackers, changes, &mut window, &mut totals)?;
+        let c = &totals.copied;
+        Ok(format!(
+            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms while \
+             the application ran ({} catch-up pass(es)); writes waited {} ms for the last {} \
+             changed path(s); every write now reaches the peer before it returns",
+            c.directories,
+            c.files,
+            c.links,
+            c.others,
+            c.bytes,
+            started.elapsed().as_millis(),
+            totals.passes,
+            totals.writes_waited.as_millis(),
+            totals.final_paths
+        ))
+    }
+
+    /// Every overlay records its changes from now on; nothing is half-applied meanwhile.
+    fn start_tracking(&self) -> Vec<Arc<ChangeTracker>> {
+        let frozen: Vec<_> = self.switches.iter().map(|s| s.freeze()).collect();
+        frozen
+            .iter()
+            .enumerate()
+            .map(|(index, frozen)| {
+                let open = self.open_handles(index);
+                let tracker = Arc::new(ChangeTracker::new(Arc::new(NoReplication), open));
+                frozen.set(tracker.clone());
+                tracker
+            })
+            .collect()
+    }
+
+    fn open_handles(&self, index: usize) -> Vec<(u64, Option<rfs_fuse::protocol::op::RelPath>)> {
+        self.backing
+            .open
+            .get(index)
+            .map(OpenHandles::snapshot)
+            .unwrap_or_default()
+    }
+
+    fn path(&self, index: usize) -> Result<PathBuf, String> {
+        self.backing
+            .path(index)
+            .ok_or_else(|| self.failed(index, &"the directory is not open"))
+    }
+
+    fn failed(&self, index: usize, e: &dyn std::fmt::Display) -> String {
+        let dir = self.dirs.get(index).map(|d| d.display().to_string());
+        format!("copying {}: {e}", dir.unwrap_or_default())
+    }
+
+    fn full(&self, index: usize, window: &mut VecDeque<Pending>) -> Result<CopyStats, String> {
+        let path = self.path(index)?;
+        let root = index as u16;
+        self.push(window, self.link.send_to(root, Op::EmptyRoot))
+            .map_err(|e| self.failed(index, &e))?;
+        live_copy(&path, |op| self.push(window, self.link.send_to(root, op)))
+            .map_err(|e| self.failed(index, &e))
+    }
+
+    fn changed(
+        &self,
+        index: usize,
+        changes: &Changes,
+        window: &mut VecDeque<Pending>,
+    ) -> Result<CopyStats, String> {
+        let path = self.path(index)?;
+        let root = index as u16;
+        copy_changes(&path, changes, |op| {
+            self.push(window, self.link.send_to(root, op))
+        })
+        .map_err(|e| self.failed(index, &e))
+    }
+
+    /// With writes waiting: the last changes, the open files, the switch to the stream.
+    fn finish(
+        &self,
+        trackers: &[Arc<ChangeTracker>],
+        mut changes: Vec<Changes>,
+        window: &mut VecDeque<Pending>,
+        totals: &mut Totals,
+    ) -> Result<(), String> {
+        let frozen: Vec<_> = self.switches.iter().map(|s| s.freeze()).collect();
+        let waiting = Instant::now();
+        for (index, (changed, tracker)) in changes.iter_mut().zip(trackers).enumerate() {
+            changed.extend(tracker.take());
+            totals.final_paths += changed.len();
+            let stats = self.changed(index, changed, window)?;
+            add(&mut totals.copied, stats);
+            let root = index as u16;
+            self.push(window, self.link.send_to(root, Op::FsyncDir { path: None }))
+                .map_err(|e| self.failed(index, &e))?;
+        }
+        for (index, frozen) in frozen.iter().enumerate() {
+            let open = self.open_handles(index);
+            let stream = Arc::new(self.link.root(index as u16));
+            let (adopter, opens) = StreamAdopter::adopt(stream, open);
+            window.extend(opens);
+            frozen.set(Arc::new(adopter));
+        }
+        while let Some(pending) = window.pop_front() {
+            pending
+                .wait()
+                .map_err(|e| format!("finishing the copy: {e}"))?;
+        }
+        totals.writes_waited = waiting.elapsed();
+        drop(frozen);
+        Ok(())
+    }
+
+    fn push(&self, window: &mut VecDeque<Pending>, pending: Pending) -> Result<(), Abort> {
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(Abort::Cancelled);
+        }
+        window.push_back(pending);
+        if window.len() > WINDOW
+            && let Some(oldest) = window.pop_front()
+        {
+            oldest.wait()?;
+        }
+        Ok(())
+    }
+}
+
+fn add(total: &mut CopyStats, stats: CopyStats) {
+    total.directories += stats.directories;
+    total.files += stats.files;
+    total.links += stats.links;
+    total.others += stats.others;
+    total.bytes += stats.bytes;
+}

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 
 use crate::hakit::State;
 use crate::host::Host;
 use crate::lab::{Lab, WITNESS};
 use crate::mirror::{MirrorConfig, share_cluster_key};
+
+/// The demo application's replicated folder.
+const DEMO_DATA: &str = "/srv/app/data";
 use crate::node::Node;
 use crate::wait::{DEADLINE, wait_until};
 
@@ -44,7 +47,10 @@ impl Demo {
             node1,
             node2,
             client,
-            config: MirrorConfig::default(),
+            config: MirrorConfig {
+                rfs_dirs: vec![DEMO_DATA.to_string()],
+                ..MirrorConfig::default()
+            },
             bin: bin.to_path_buf(),
             clock,
             lab,
@@ -58,6 +64,16 @@ impl Demo {
             demo.config.module
         ));
         demo.config.write(&[demo.node1.host(), demo.node2.host()])?;
+        demo.step(format!(
+            "node1: existing application data in {DEMO_DATA} (replicated in place)"
+        ));
+        demo.node1.host().run_ok([
+            "sh",
+            "-c",
+            &format!(
+                "mkdir -p {DEMO_DATA} && echo 'written before hakit' > {DEMO_DATA}/orders.txt"
+            ),
+        ])?;
         demo.step("node1: hakit cluster genkey; copying /etc/hakit/cluster.key to node2");
         share_cluster_key(&[&demo.node1, &demo.node2])?;
         demo.step("starting `hakit daemon` on node1 and node2");
@@ -87,6 +103,14 @@ impl Demo {
         self.node2.wait_ready(m, State::Second)?;
         self.step("node1 is PRIM, node2 is SECOND Ready");
         self.get_via_vip("node1")?;
+        self.step(format!(
+            "node1: the application appends to {DEMO_DATA}/orders.txt (on node2 before it returns)"
+        ));
+        self.node1.host().run_ok([
+            "sh",
+            "-c",
+            &format!("echo 'order 1, acknowledged by node1' >> {DEMO_DATA}/orders.txt"),
+        ])?;
 
         let pid = self.node1.daemon_pid().unwrap_or_default();
         self.step(format!("SIGKILL of node1's daemon (pid {pid})"));
@@ -95,6 +119,17 @@ impl Demo {
         self.node2.wait_state(m, State::Alone)?;
         self.step("node2 is ALONE");
         self.get_via_vip("node2")?;
+        let orders =
+            self.node2
+                .host()
+                .run_ok(["sh", "-c", &format!("cat {DEMO_DATA}/orders.txt")])?;
+        if !orders.contains("order 1") {
+            bail!("node2 took over without the acknowledged order: {orders:?}");
+        }
+        self.step(format!(
+            "node2 serves {DEMO_DATA}/orders.txt with the acknowledged order: {:?}",
+            orders.trim()
+        ));
 
         self.step("restarting node1's daemon");
         self.node1.start_daemon()?;

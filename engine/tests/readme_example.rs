@@ -48,4 +48,7 @@ fn the_readme_configuration_example_is_valid() {
     assert!(web.splitbrain.is_some());
     assert_eq!(web.checks.len(), 1);
     assert_eq!(web.errd.procs.len(), 1);
+    let rfs = web.rfs.as_ref().unwrap();
+    assert_eq!(rfs.replicated.len(), 2);
+    assert_eq!(rfs.sendtimeout, Some(std::time::Duration::from_secs(30)));
 }

@@ -255,6 +255,15 @@ fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()>
         let state = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
         ensure!(state.contains("stream        up;"), "{state}");
         ensure!(state.contains("async=\"second\""), "{state}");
+        let json = p.client.http_get(
+            p.nodes[0].host().ip(),
+            hakit_lab::pair::HTTP_PORT,
+            "/api/v1/state",
+        )?;
+        ensure!(
+            json.contains("\"ack_level\":\"second\"") && json.contains("\"ops_sent\""),
+            "the JSON state shows the replication figures: {json}"
+        );
         p.nodes[0]
             .host()
             .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
@@ -348,4 +357,39 @@ fn a_secondary_joins_while_the_application_writes() -> Result<()> {
 
 fn sleep_ms(ms: u64) {
     std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+#[test]
+fn swap_and_clean_stop_hand_the_data_over_both_ways() -> Result<()> {
+    let mut pair = MirrorPair::new("rfsswap", config())?;
+    pair.scenario(|p| {
+        sh(p, 0, &format!("mkdir -p {DATA} && echo one > {DATA}/a"))?;
+        p.start_pair()?;
+        // Swap: node2 becomes PRIM, node1 SECOND; node2's writes reach node1.
+        p.hakit(0, "swap")?;
+        p.wait_in_sync(1)?;
+        sh(
+            p,
+            1,
+            &format!("echo two >> {DATA}/a && mkdir {DATA}/by-node2"),
+        )?;
+        let tree = wait_same_tree(p)?;
+        ensure!(tree.contains("by-node2"), "{tree}");
+        let refused = p.nodes[0]
+            .host()
+            .run(["sh", "-c", &format!("echo x > {DATA}/nope")])?;
+        ensure!(!refused.status.success(), "node1 is SECOND: read-only");
+        // SIGTERM of node2's daemon: a clean handover, node1 serves the data at once.
+        p.nodes[1].stop_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        let content = sh(p, 0, &format!("cat {DATA}/a"))?;
+        ensure!(content == "one\ntwo\n", "{content:?}");
+        sh(p, 0, &format!("echo three >> {DATA}/a"))?;
+        // node2's daemon restarts its module: it comes back as SECOND with node1's writes.
+        p.nodes[1].start_daemon()?;
+        p.wait_in_sync(0)?;
+        let tree = wait_same_tree(p)?;
+        ensure!(tree.contains("by-node2"), "{tree}");
+        Ok(())
+    })
 }

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod cleanup;
+pub mod database;
 pub mod demo;
 mod exec;
 pub mod farm;

@@ -8,7 +8,9 @@ use anyhow::Result;
 
 use crate::cmd::{self, cargo, stdout_of};
 
-/// Lab tools (ip, ping, fuse, fio, bc, curl, ps, killall, modprobe) and bpf-linker's LLVM 22.
+/// Lab tools (ip, ping, fuse, fio, bc, curl, ps, killall, modprobe), the applications the lab
+/// runs on replicated directories (Python 3 with its sqlite3 module, the sqlite3 shell, the
+/// PostgreSQL server with its contrib modules such as amcheck) and bpf-linker's LLVM 22.
 const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
@@ -19,6 +21,9 @@ const APT_PACKAGES: &[&str] = &[
     "procps",
     "psmisc",
     "kmod",
+    "python3",
+    "sqlite3",
+    "postgresql",
     "llvm-22-dev",
     "libpolly-22-dev",
     "zlib1g-dev",

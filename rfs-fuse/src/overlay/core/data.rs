@@ -123,20 +123,23 @@ impl OverlayCore {
             let result = self.create_local(&parent.fd, &cname, path, owner, perm, local, exclusive);
             (pending, result)
         };
+        // The handle is registered before the verdict is collected: once the operation has
+        // settled, a new stream adopting the open files must find it.
+        let result = result.map(|(entry, fd)| {
+            self.handles.insert_file(
+                id,
+                OpenFile {
+                    fd,
+                    ino: entry.ino,
+                    stream: Some(id),
+                    sync: sync_mode(flags),
+                },
+            );
+            entry
+        });
         self.settle("create", pending, &result);
         match result {
-            Ok((entry, fd)) => {
-                self.handles.insert_file(
-                    id,
-                    OpenFile {
-                        fd,
-                        ino: entry.ino,
-                        stream: Some(id),
-                        sync: sync_mode(flags),
-                    },
-                );
-                Ok((entry, id))
-            }
+            Ok(entry) => Ok((entry, id)),
             Err(e) => {
                 // The peer may hold the handle open: release it.
                 let close = self.send(Op::Close { handle: id });

@@ -92,10 +92,10 @@ impl OverlayCore {
     }
 
     /// The files open for writing whose changes travel under a stream handle, with where
-    /// each is now (`None`: unlinked while open). Taken under the ordering lock: no
-    /// operation is half-sent meanwhile.
+    /// each is now (`None`: unlinked while open). Consistent when no operation is between
+    /// its send and its verdict (the replicator frozen): never takes the ordering lock, which
+    /// an operation waiting in a frozen `send` holds.
     pub(crate) fn stream_handles(&self) -> Vec<(Handle, Option<RelPath>)> {
-        let _order = self.order_exclusive();
         self.handles
             .replicated()
             .into_iter()

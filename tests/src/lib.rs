@@ -31,6 +31,7 @@ mod node;
 pub mod pair;
 mod prereq;
 mod switch;
+pub mod torture;
 mod wait;
 
 pub use cleanup::cleanup_stale;

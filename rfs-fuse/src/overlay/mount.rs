@@ -129,6 +129,22 @@ impl MountedOverlay {
         &self.dir
     }
 
+    /// Aborts the FUSE connection (`umount2(MNT_FORCE)`, which FUSE answers by aborting):
+    /// every request in progress fails in the application with ENOTCONN, none is answered
+    /// afterwards. For a node that must stop serving while writes wait that its peer will
+    /// never have. Unmount (or drop) afterwards as usual.
+    pub fn abort(&self) -> Result<(), OverlayError> {
+        match umount2(&self.dir, MntFlags::MNT_FORCE) {
+            // Busy: the connection is aborted anyway; gone already: nothing to abort.
+            Ok(()) | Err(Errno::EBUSY) | Err(Errno::EINVAL) => Ok(()),
+            Err(e) => Err(OverlayError::io(
+                &self.dir,
+                "abort the FUSE connection",
+                e.into(),
+            )),
+        }
+    }
+
     pub fn open_handles(&self) -> OpenHandles {
         OpenHandles {
             core: Arc::clone(&self.core),

@@ -1,7 +1,7 @@
 //! [`SwitchReplicator`]: the replicator a mounted overlay keeps for its whole life, whose
 //! destination the engine changes as the peer comes and goes, which can *freeze* writes
-//! while a full copy reads a consistent tree, and *hold* the operations the peer failed to
-//! confirm until the engine knows the peer will not serve without them.
+//! while a copy is completed, and *hold* operations (applied locally, not yet returned to the
+//! application) until the engine knows the peer will not serve without them.
 
 use super::replicate::{NoReplication, Pending, Replicator};
 use crate::protocol::op::Op;
@@ -21,7 +21,7 @@ struct Inner {
 struct State {
     target: Arc<dyn Replicator>,
     frozen: bool,
-    /// Operations whose peer verdict failed wait before returning to the application.
+    /// Every operation waits after its local apply, before returning to the application.
     holding: bool,
     /// Operations sent whose verdict has not been collected yet (hence perhaps not applied
     /// locally yet either: the overlay applies between `send` and the verdict).
@@ -94,10 +94,11 @@ impl SwitchReplicator {
         Frozen { switch: self }
     }
 
-    /// From now on, an operation whose peer verdict fails (the peer may lack it) does not
-    /// return to the application until [`release`](Self::release). Safe to call from the
-    /// link's broken callback: it takes no lock the waiters hold.
-    pub fn hold_failures(&self) {
+    /// From now on, every operation waits after its local apply until
+    /// [`release`](Self::release): the peer may serve without what is written now (it may
+    /// have been lost to us while still able to take over). Safe to call from the link's
+    /// broken callback: it takes no lock the waiters hold.
+    pub fn hold_all(&self) {
         self.inner.lock().holding = true;
     }
 
@@ -105,6 +106,11 @@ impl SwitchReplicator {
     pub fn release(&self) {
         self.inner.lock().holding = false;
         self.inner.changed.notify_all();
+    }
+
+    /// Whether operations are held.
+    pub fn holding(&self) -> bool {
+        self.inner.lock().holding
     }
 
     /// Operations sent and not yet judged.
@@ -164,16 +170,15 @@ impl Replicator for SwitchReplicator {
         let pending = target.send(op);
         Pending::new(move |local| {
             let verdict = pending.settle(local);
-            if verdict.is_err() {
-                let inner = &guard.0;
-                let mut state = inner.lock();
-                while state.holding {
-                    state = inner
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
+            let inner = &guard.0;
+            let mut state = inner.lock();
+            while state.holding {
+                state = inner
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
+            drop(state);
             drop(guard);
             verdict
         })
@@ -246,10 +251,10 @@ mod tests {
     }
 
     #[test]
-    fn failed_verdicts_wait_while_held() {
+    fn operations_wait_while_held_and_return_once_released() {
         let switch = SwitchReplicator::new();
         switch.set(Arc::new(Failing));
-        switch.hold_failures();
+        switch.hold_all();
         let returned = Arc::new(AtomicBool::new(false));
         let (s2, r2) = (switch.clone(), returned.clone());
         let writer = std::thread::spawn(move || {
@@ -259,10 +264,16 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(50));
         assert!(!returned.load(Ordering::SeqCst), "held until released");
+        assert!(switch.holding());
         switch.release();
-        assert!(writer.join().unwrap().is_err());
-        // Not holding: a failure returns at once.
+        assert!(
+            writer.join().unwrap().is_err(),
+            "the verdict itself is kept"
+        );
+        // Not holding: an operation returns at once.
         assert!(switch.send(unlink("b")).wait().is_err());
+        switch.set(Arc::new(NoReplication));
+        assert!(switch.send(unlink("c")).wait().is_ok());
     }
 
     #[test]

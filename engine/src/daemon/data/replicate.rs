@@ -161,7 +161,7 @@ impl Ctx {
         link.on_broken(move |reason| {
             // Before the failed verdicts are released: they must wait for the engine.
             for switch in &switches {
-                switch.hold_failures();
+                switch.hold_all();
             }
             let _ = events.send(ReplicationEvent::Broken { join_id, reason });
         });

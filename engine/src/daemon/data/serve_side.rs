@@ -91,9 +91,12 @@ impl ServeSide {
         if self.task.as_ref().map(|t| t.join_id()) == target.map(|t| t.join_id) {
             return;
         }
-        // Writes in flight that the peer may lack wait for the engine's release.
-        for switch in &self.switches {
-            switch.hold_failures();
+        if self.task.is_some() {
+            // The peer may still take over without what is written from now on: writes wait
+            // (applied here, not yet returned) for the engine's release.
+            for switch in &self.switches {
+                switch.hold_all();
+            }
         }
         self.stop_replication();
         if let Some(target) = target {
@@ -132,9 +135,22 @@ impl ServeSide {
     /// Stop replicating and unmount; busy mounts are retried, then detached lazily.
     pub fn stop(mut self) -> String {
         self.stop_replication();
-        // The application is stopped; nothing may stay blocked in the mounts going away.
-        self.release_writes();
         let mut report = Vec::new();
+        if self.switches.iter().any(SwitchReplicator::holding) {
+            // Stopping with writes the peer may never have (e.g. stepping down, isolated):
+            // they must fail in the application, never be acknowledged.
+            for mount in &self.mounts {
+                match mount.abort() {
+                    Ok(()) => report.push(format!(
+                        "{}: writes the peer lacks were failed (connection aborted)",
+                        mount.dir().display()
+                    )),
+                    Err(e) => report.push(e.to_string()),
+                }
+            }
+        }
+        // Nothing may stay blocked in the mounts going away.
+        self.release_writes();
         for mut mount in std::mem::take(&mut self.mounts) {
             report.push(unmount_patiently(&mut mount));
         }

@@ -4,6 +4,7 @@
 
 use super::board::{Board, ModuleView};
 use super::data::DataPlane;
+use super::data::driver::{DataCommand, DataDriver, next_data_event};
 use super::heartbeat_io::HeartbeatIo;
 use super::steps::StepExecutor;
 use crate::checkers::probes::probe_witnesses;
@@ -12,7 +13,7 @@ use crate::config::{Errd, Module};
 use crate::mirror::advert::Advert;
 use crate::mirror::fsm::{Action, Command, Input, Machine};
 use crate::mirror::machine_config::{errd_ident, witness_timeout};
-use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
+use crate::mirror::replication::ReplicationEvent;
 use crate::mirror::role::Role;
 use crate::modlog::{ModuleLog, Source};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,44 +64,6 @@ pub struct ModuleTask {
     epoch: Instant,
     shutdown_reply: Option<oneshot::Sender<()>>,
     data: Option<DataDriver>,
-}
-
-/// The module's data plane as the task drives it: commands carried out one at a time, in
-/// order, off the async threads; events back from the replication stream.
-struct DataDriver {
-    plane: Arc<DataPlane>,
-    commands: mpsc::UnboundedSender<DataCommand>,
-    events: mpsc::UnboundedReceiver<ReplicationEvent>,
-}
-
-enum DataCommand {
-    Replicate(Option<ReplicaTarget>),
-    ReleaseWrites,
-}
-
-impl DataDriver {
-    fn spawn(
-        plane: Arc<DataPlane>,
-        events: mpsc::UnboundedReceiver<ReplicationEvent>,
-    ) -> DataDriver {
-        let (commands, mut queue) = mpsc::unbounded_channel::<DataCommand>();
-        let worker = Arc::clone(&plane);
-        tokio::spawn(async move {
-            while let Some(command) = queue.recv().await {
-                let plane = Arc::clone(&worker);
-                let _ = tokio::task::spawn_blocking(move || match command {
-                    DataCommand::Replicate(target) => plane.replicate(target),
-                    DataCommand::ReleaseWrites => plane.release_writes(),
-                })
-                .await;
-            }
-        });
-        DataDriver {
-            plane,
-            commands,
-            events,
-        }
-    }
 }
 
 impl ModuleTask {
@@ -320,13 +283,5 @@ impl ModuleTask {
             rejected_heartbeats: self.heartbeats.rejected.load(Ordering::Relaxed),
             data: self.data.as_ref().map(|d| d.plane.view()),
         });
-    }
-}
-
-/// The next event from the replication stream; never ready for a module without data.
-async fn next_data_event(data: &mut Option<DataDriver>) -> Option<ReplicationEvent> {
-    match data {
-        Some(d) => d.events.recv().await,
-        None => std::future::pending().await,
     }
 }

@@ -12,6 +12,7 @@
 //! `spawn_blocking` or dedicated threads.
 
 mod copy;
+pub mod driver;
 mod receive_side;
 mod replicate;
 mod serve_side;

@@ -119,7 +119,13 @@ mod tests {
             .arg("31.4159")
             .spawn()
             .expect("spawn sleep");
-        let counted = count_processes("sleep 31.4159");
+        // Until the child has exec'd, its command line is still ours: wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut counted = count_processes("sleep 31.4159");
+        while !matches!(counted, Ok(1)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            counted = count_processes("sleep 31.4159");
+        }
         let by_path = count_processes("/no/such/program --flag");
         let _ = child.kill();
         let _ = child.wait();

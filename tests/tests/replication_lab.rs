@@ -350,6 +350,15 @@ fn a_secondary_joins_while_the_application_writes() -> Result<()> {
             .find(|l| l.contains("writes waited"))
             .ok_or_else(|| anyhow!("no copy report in\n{log}"))?;
         println!("{lines} writes during the join; {line}");
+        let json = p.client.http_get(
+            p.nodes[0].host().ip(),
+            hakit_lab::pair::HTTP_PORT,
+            "/api/v1/state",
+        )?;
+        ensure!(
+            json.contains("\"phase\":\"done\"") && json.contains("\"files\":6"),
+            "the copy's progress is reported: {json}"
+        );
         ensure!(tree.contains("bulk/f64 "), "{tree}");
         Ok(())
     })

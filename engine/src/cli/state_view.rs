@@ -93,10 +93,14 @@ fn replication(out: &mut String, view: &ModuleView) {
     let _ = writeln!(out, "  ack level     {level}; fsync always durable on both");
     match (s.replicating_to, &data.link) {
         (Some(_), Some(link)) => {
-            let state = match (&link.broken, s.replication_up) {
-                (Some(why), _) => format!("BROKEN: {why}"),
-                (None, true) => "up".to_string(),
-                (None, false) => "copying".to_string(),
+            let state = match (&link.broken, s.replication_up, &data.copy) {
+                (Some(why), _, _) => format!("BROKEN: {why}"),
+                (None, true, _) => "up".to_string(),
+                (None, false, Some(copy)) => format!(
+                    "copying ({}: {} files, {} bytes so far)",
+                    copy.phase, copy.files, copy.bytes
+                ),
+                (None, false, None) => "copying".to_string(),
             };
             let us = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} µs"));
             let _ = writeln!(

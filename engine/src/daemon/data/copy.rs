@@ -20,8 +20,8 @@ use rfs_fuse::sync::full_copy::{CopyStats, copy_changes, live_copy};
 use rfs_fuse::sync::tracker::{ChangeTracker, Changes};
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Copy requests in flight before the oldest one's verdict is awaited.
@@ -40,7 +40,27 @@ enum Abort {
     Peer(#[from] ReplicationError),
 }
 
+/// How far a copy got, for `hakit state -v`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CopyProgress {
+    /// "full copy", "catch-up pass N", "last changes (writes waiting)", "done".
+    pub phase: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl CopyProgress {
+    fn note(&mut self, op: &Op) {
+        match op {
+            Op::Create { .. } => self.files += 1,
+            Op::Write { data, .. } => self.bytes += data.len() as u64,
+            _ => {}
+        }
+    }
+}
+
 pub(super) struct Copier<'a> {
+    pub progress: &'a Mutex<CopyProgress>,
     pub dirs: &'a [PathBuf],
     pub switches: &'a [SwitchReplicator],
     pub backing: &'a Backing,
@@ -63,6 +83,7 @@ impl Copier<'_> {
         let mut window = VecDeque::new();
         let mut totals = Totals::default();
         let trackers = self.start_tracking();
+        self.phase("full copy".to_string());
         for index in 0..self.dirs.len() {
             let stats = self.full(index, &mut window)?;
             add(&mut totals.copied, stats);
@@ -72,13 +93,16 @@ impl Copier<'_> {
             && changes.iter().map(Changes::len).sum::<usize>() > FINAL_PASS_PATHS
         {
             totals.passes += 1;
+            self.phase(format!("catch-up pass {}", totals.passes));
             for (index, changed) in changes.iter().enumerate() {
                 let stats = self.changed(index, changed, &mut window)?;
                 add(&mut totals.copied, stats);
             }
             changes = trackers.iter().map(|t| t.take()).collect();
         }
+        self.phase("last changes (writes waiting)".to_string());
         self.finish(&trackers, changes, &mut window, &mut totals)?;
+        self.phase("done".to_string());
         let c = &totals.copied;
         Ok(format!(
             "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms while \
@@ -135,8 +159,7 @@ impl Copier<'_> {
         let root = index as u16;
         self.push(window, self.link.send_to(root, Op::EmptyRoot))
             .map_err(|e| self.failed(index, &e))?;
-        live_copy(&path, |op| self.push(window, self.link.send_to(root, op)))
-            .map_err(|e| self.failed(index, &e))
+        live_copy(&path, |op| self.send(window, root, op)).map_err(|e| self.failed(index, &e))
     }
 
     fn changed(
@@ -147,10 +170,8 @@ impl Copier<'_> {
     ) -> Result<CopyStats, String> {
         let path = self.path(index)?;
         let root = index as u16;
-        copy_changes(&path, changes, |op| {
-            self.push(window, self.link.send_to(root, op))
-        })
-        .map_err(|e| self.failed(index, &e))
+        copy_changes(&path, changes, |op| self.send(window, root, op))
+            .map_err(|e| self.failed(index, &e))
     }
 
     /// With writes waiting: the last changes, the open files, the switch to the stream.
@@ -187,6 +208,22 @@ impl Copier<'_> {
         totals.writes_waited = waiting.elapsed();
         drop(frozen);
         Ok(())
+    }
+
+    fn phase(&self, phase: String) {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .phase = phase;
+    }
+
+    /// A copy operation to the peer, counted.
+    fn send(&self, window: &mut VecDeque<Pending>, root: u16, op: Op) -> Result<(), Abort> {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(&op);
+        self.push(window, self.link.send_to(root, op))
     }
 
     fn push(&self, window: &mut VecDeque<Pending>, pending: Pending) -> Result<(), Abort> {

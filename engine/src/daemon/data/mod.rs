@@ -21,6 +21,7 @@ use crate::config::{AckLevel, Cluster, Module};
 use crate::mirror::plan::DataMode;
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::{ModuleLog, Source};
+pub use copy::CopyProgress;
 use receive_side::ReceiveSide;
 use rfs_fuse::link::LinkStats;
 use serve_side::ServeSide;
@@ -114,6 +115,8 @@ pub struct DataView {
     pub ack_level: String,
     pub dirs: Vec<PathBuf>,
     pub link: Option<LinkView>,
+    /// The copy to the joining SECOND (primary only).
+    pub copy: Option<CopyProgress>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -248,10 +251,14 @@ impl DataPlane {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
         };
-        let (mode, link) = match &*side {
-            Side::Off => (DataMode::Off, None),
-            Side::Serving(s) => (DataMode::Serve, s.link_stats().map(LinkView::from)),
-            Side::Receiving(_) => (DataMode::Receive, None),
+        let (mode, link, copy) = match &*side {
+            Side::Off => (DataMode::Off, None, None),
+            Side::Serving(s) => (
+                DataMode::Serve,
+                s.link_stats().map(LinkView::from),
+                s.copy_progress(),
+            ),
+            Side::Receiving(_) => (DataMode::Receive, None, None),
         };
         let view = DataView {
             mode,
@@ -262,6 +269,7 @@ impl DataPlane {
             .to_string(),
             dirs: self.cfg.dirs.clone(),
             link,
+            copy,
         };
         *self
             .last_view

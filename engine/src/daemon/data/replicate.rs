@@ -3,7 +3,7 @@
 //! A break at any point is reported once.
 
 use super::DataConfig;
-use super::copy::Copier;
+use super::copy::{Copier, CopyProgress};
 use crate::mirror::replication::ReplicationEvent;
 use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Hello, LinkStats, StreamReplicator};
@@ -49,6 +49,7 @@ type Slot = Arc<Mutex<Option<Arc<StreamReplicator>>>>;
 
 pub(super) struct ReplicationTask {
     join_id: u64,
+    progress: Arc<Mutex<CopyProgress>>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
     thread: Option<JoinHandle<()>>,
@@ -63,6 +64,7 @@ struct Ctx {
     events: UnboundedSender<ReplicationEvent>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
+    progress: Arc<Mutex<CopyProgress>>,
 }
 
 fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Arc<StreamReplicator>>> {
@@ -80,6 +82,10 @@ impl ReplicationTask {
     ) -> ReplicationTask {
         let cancelled = Arc::new(AtomicBool::new(false));
         let link: Slot = Arc::new(Mutex::new(None));
+        let progress = Arc::new(Mutex::new(CopyProgress {
+            phase: "connecting".to_string(),
+            ..CopyProgress::default()
+        }));
         let ctx = Ctx {
             join_id,
             cfg,
@@ -89,6 +95,7 @@ impl ReplicationTask {
             events: events.clone(),
             cancelled: Arc::clone(&cancelled),
             link: Arc::clone(&link),
+            progress: Arc::clone(&progress),
         };
         let thread = std::thread::Builder::new()
             .name("rfs-replicate".into())
@@ -104,6 +111,7 @@ impl ReplicationTask {
         };
         ReplicationTask {
             join_id,
+            progress,
             cancelled,
             link,
             thread,
@@ -116,6 +124,13 @@ impl ReplicationTask {
 
     pub fn stats(&self) -> Option<LinkStats> {
         lock(&self.link).as_ref().map(|l| l.stats())
+    }
+
+    pub fn progress(&self) -> CopyProgress {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Close the stream deliberately (no break is reported) and wait for the thread.
@@ -174,6 +189,7 @@ impl Ctx {
             let _ = events.send(ReplicationEvent::Broken { join_id, reason });
         });
         let copier = Copier {
+            progress: &self.progress,
             dirs: &self.cfg.dirs,
             switches: &self.switches,
             backing: &self.backing,

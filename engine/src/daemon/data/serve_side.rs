@@ -1,6 +1,7 @@
 //! PRIM/ALONE: the overlays mounted read-write over the replicated directories.
 
 use super::DataConfig;
+use super::copy::CopyProgress;
 use super::replicate::{Backing, ReplicationTask};
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::ModuleLog;
@@ -130,6 +131,10 @@ impl ServeSide {
 
     pub fn link_stats(&self) -> Option<LinkStats> {
         self.task.as_ref().and_then(|t| t.stats())
+    }
+
+    pub fn copy_progress(&self) -> Option<CopyProgress> {
+        self.task.as_ref().map(|t| t.progress())
     }
 
     /// Stop replicating and unmount; busy mounts are retried, then detached lazily.

@@ -3,4 +3,5 @@
 //! (`copy_changes`).
 
 pub mod full_copy;
+pub mod paths;
 pub mod tracker;

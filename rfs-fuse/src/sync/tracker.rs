@@ -7,9 +7,10 @@
 //! each handle's current path (from `Open`/`Create`, moved by renames), seeded with the files
 //! already open when tracking starts.
 
+use super::paths::{Changed, PathFollower};
 use crate::overlay::replicate::{Pending, Replicator};
 use crate::protocol::op::{Handle, Op, RelPath};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// What changed since the last [`ChangeTracker::take`].
@@ -38,7 +39,7 @@ impl Changes {
 
 #[derive(Debug, Default)]
 struct State {
-    handles: HashMap<Handle, RelPath>,
+    paths: PathFollower,
     changes: Changes,
 }
 
@@ -60,29 +61,25 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Replaces the `from` prefix of `path` by `to`, if `path` is `from` or beneath it.
-fn moved(path: &RelPath, from: &RelPath, to: &RelPath) -> Option<RelPath> {
-    let rest = path.components().strip_prefix(from.components())?;
-    let mut bytes = to.to_bytes();
-    for part in rest {
-        bytes.push(b'/');
-        bytes.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(part.as_os_str()));
+impl Changes {
+    pub fn add(&mut self, changed: Changed) {
+        match changed {
+            Changed::Path(path) => {
+                self.paths.insert(path);
+            }
+            Changed::Root => self.root = true,
+        }
     }
-    RelPath::new(&bytes).ok()
 }
 
 impl ChangeTracker {
     /// `open`: the files open for writing when tracking starts (handle and current path),
     /// as [`OpenHandles::snapshot`](crate::overlay::OpenHandles::snapshot) gives them.
     pub fn new(inner: Arc<dyn Replicator>, open: Vec<(Handle, Option<RelPath>)>) -> ChangeTracker {
-        let handles = open
-            .into_iter()
-            .filter_map(|(h, p)| p.map(|p| (h, p)))
-            .collect();
         ChangeTracker {
             inner,
             state: Arc::new(Mutex::new(State {
-                handles,
+                paths: PathFollower::new(open),
                 changes: Changes::default(),
             })),
         }
@@ -92,78 +89,20 @@ impl ChangeTracker {
     pub fn take(&self) -> Changes {
         std::mem::take(&mut lock(&self.state).changes)
     }
-
-    /// Keeps the handle table in step at send time (the overlay sends in apply order).
-    fn follow_handles(state: &mut State, op: &Op) {
-        match op {
-            Op::Open { handle, path } | Op::Create { handle, path, .. } => {
-                state.handles.insert(*handle, path.clone());
-            }
-            Op::Rename { from, to, flags } => {
-                let exchange = flags & libc::RENAME_EXCHANGE != 0;
-                for path in state.handles.values_mut() {
-                    if let Some(new) = moved(path, from, to) {
-                        *path = new;
-                    } else if exchange && let Some(new) = moved(path, to, from) {
-                        *path = new;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The paths an operation changes (looked up when it settles).
-    fn changed(state: &mut State, op: &Op) {
-        let changes = &mut state.changes;
-        match op {
-            Op::Create { path, .. }
-            | Op::Mkdir { path, .. }
-            | Op::Mknod { path, .. }
-            | Op::Symlink { path, .. }
-            | Op::Unlink { path }
-            | Op::Rmdir { path }
-            | Op::RemoveTree { path } => {
-                changes.paths.insert(path.clone());
-            }
-            Op::Link { existing, new } => {
-                changes.paths.insert(existing.clone());
-                changes.paths.insert(new.clone());
-            }
-            Op::Rename { from, to, .. } => {
-                changes.paths.insert(from.clone());
-                changes.paths.insert(to.clone());
-            }
-            Op::SetAttr { path, .. } | Op::SetXattr { path, .. } | Op::RemoveXattr { path, .. } => {
-                match path {
-                    Some(path) => {
-                        changes.paths.insert(path.clone());
-                    }
-                    None => changes.root = true,
-                }
-            }
-            Op::Write { handle, .. } | Op::SetLen { handle, .. } | Op::Fallocate { handle, .. } => {
-                if let Some(path) = state.handles.get(handle) {
-                    changes.paths.insert(path.clone());
-                }
-            }
-            Op::Close { handle } => {
-                state.handles.remove(handle);
-            }
-            Op::EmptyRoot => changes.root = true,
-            Op::Open { .. } | Op::Fsync { .. } | Op::FsyncDir { .. } => {}
-        }
-    }
 }
 
 impl Replicator for ChangeTracker {
     fn send(&self, op: Op) -> Pending {
-        Self::follow_handles(&mut lock(&self.state), &op);
+        lock(&self.state).paths.follow(&op);
         let pending = self.inner.send(op.clone());
         let state = Arc::clone(&self.state);
         Pending::new(move |local| {
             let verdict = pending.settle(local);
-            Self::changed(&mut lock(&state), &op);
+            let mut state = lock(&state);
+            for changed in state.paths.changed(&op) {
+                state.changes.add(changed);
+            }
+            state.paths.closed(&op);
             verdict
         })
     }

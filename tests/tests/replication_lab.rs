@@ -402,3 +402,60 @@ fn swap_and_clean_stop_hand_the_data_over_both_ways() -> Result<()> {
         Ok(())
     })
 }
+
+/// Keeps one file open, appending and fsyncing a line every 10 ms (a database's log).
+const LOG_WRITER: &str = r#"
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+i = 0
+while True:
+    os.write(fd, b"%d\n" % i)
+    os.fsync(fd)
+    i += 1
+    time.sleep(0.01)
+"#;
+
+#[test]
+fn a_network_blip_under_a_file_held_open_is_followed_by_one_new_copy() -> Result<()> {
+    let cfg = MirrorConfig {
+        extra_xml: format!(
+            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
+        ),
+        ..config()
+    };
+    let mut pair = MirrorPair::new("rfsblip", cfg)?;
+    pair.scenario(|p| {
+        sh(p, 0, &format!("mkdir -p {DATA}"))?;
+        p.start_pair()?;
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/log-writer.py", LOG_WRITER, 0o644)?;
+        let mut writer = p.nodes[0].host().spawn(
+            [
+                "python3",
+                "/var/lib/hakit/log-writer.py",
+                &format!("{DATA}/db.log"),
+            ],
+            "log-writer.log",
+        )?;
+        sleep_ms(500);
+        p.nodes[1].host().link_down()?;
+        sleep_ms(1500);
+        p.nodes[1].host().link_up()?;
+        // node2 comes back and gets one new copy, the open file adopted by the new stream.
+        p.wait_in_sync(0)?;
+        sleep_ms(1000);
+        let log = p.module_log(0)?;
+        let copies = log.matches("replication to node2 is up").count();
+        let breaks = log.matches("replication to node2 broke").count();
+        ensure!(
+            copies == 2 && breaks <= 1,
+            "one copy at the start, one after the blip ({copies} copies, {breaks} breaks):\n{log}"
+        );
+        p.nodes[0]
+            .host()
+            .kill(&mut writer, nix::sys::signal::Signal::SIGKILL)?;
+        wait_same_tree(p)?;
+        Ok(())
+    })
+}

@@ -261,8 +261,8 @@ pub struct SplitBrain {
 pub struct Rfs {
     pub ack: AckLevel,
     /// How long the primary waits for the peer's acknowledgement before declaring the
-    /// stream broken; `None`: the heartbeat timeout (a dead peer then stalls writes no longer
-    /// than its detection).
+    /// stream broken; `None`: 10 s or the heartbeat timeout if longer (a dead peer is found
+    /// by the heartbeats, which end the stream at once).
     pub sendtimeout: Option<Duration>,
     pub nbrei: u32,
     pub ruzone_blocksize: u64,

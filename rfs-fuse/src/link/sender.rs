@@ -188,8 +188,10 @@ impl StreamReplicator {
         self.finish();
     }
 
-    /// Ends a link whose handshake failed, telling the secondary why.
-    fn abort(&self, reason: &str) {
+    /// Ends the link at once, telling the secondary why: requests still awaiting a reply
+    /// fail with `PeerLost` without waiting (for a peer declared lost, or a failed
+    /// handshake). `on_broken` does not run.
+    pub fn abort(&self, reason: &str) {
         lock(&self.shared.state).link = LinkState::Closed;
         self.say_goodbye(reason);
         self.finish();

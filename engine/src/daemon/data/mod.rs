@@ -31,6 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
+/// `sendtimeout` when not configured (at least the heartbeat timeout): a peer that is alive
+/// but slow to apply (its fsync under load) must not break the stream; a dead peer is found
+/// by the heartbeats, which end the stream at once.
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The replication port of a module: 5600 + 4 × (module id − 1), as the model product spaces
 /// its replication ports.
 pub fn rfs_port(module_id: u16) -> u16 {
@@ -100,7 +105,9 @@ impl DataConfig {
                 AckLevel::Second => rfs_fuse::protocol::AckLevel::Received,
                 AckLevel::None => rfs_fuse::protocol::AckLevel::Applied,
             },
-            send_timeout: rfs.sendtimeout.unwrap_or(module.heart.timeout),
+            send_timeout: rfs
+                .sendtimeout
+                .unwrap_or(module.heart.timeout.max(DEFAULT_SEND_TIMEOUT)),
             listen: addr(me)?,
             peer: addr(peer)?,
         }))

@@ -133,12 +133,14 @@ impl ReplicationTask {
             .clone()
     }
 
-    /// Close the stream deliberately (no break is reported) and wait for the thread.
+    /// End the stream at once (no break is reported; requests awaiting a reply fail and
+    /// wait for the engine's release) and wait for the thread. Never waits for a peer that
+    /// may be dead: this runs when the peer is lost.
     pub fn stop(mut self) {
         self.cancelled.store(true, Ordering::SeqCst);
         let link = lock(&self.link).take();
         if let Some(link) = link {
-            link.close();
+            link.abort("replication stopped by the primary");
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -10,6 +10,9 @@
 //! by the kernel with `BPF_PROG_TEST_RUN` on the release-built object; then, in the lab, the
 //! time from a farm node's death to the new table installed (`bench_farm`).
 //!
+//! `mirror`: fio through a replicated directory of the same pair: native, ALONE, replicated
+//! (`bench_mirror`).
+//!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
 
@@ -38,6 +41,9 @@ enum What {
     },
     /// fio on native, overlay (no peer) and overlay replicating over loopback.
     Rfs(crate::bench_rfs::RfsArgs),
+    /// fio in the lab on node1: a native directory, the replicated directory ALONE (no peer),
+    /// then replicated to node2 over veth at each ack level; the link's RTT and TCP throughput.
+    Mirror(crate::bench_mirror::MirrorArgs),
     /// Nanoseconds per packet of the farm XDP filter (accept, drop, not farm traffic), then
     /// the time from a farm node's death to the new table installed (three nodes in the lab).
     Farm {
@@ -64,6 +70,7 @@ pub fn run(args: &Args) -> Result<()> {
         What::Failover { runs } => failover(&release_hakit()?, *runs),
         What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
         What::Rfs(rfs) => crate::bench_rfs::run(rfs),
+        What::Mirror(mirror) => crate::bench_mirror::run(&release_hakit()?, mirror),
         What::Farm { repeat, runs } => {
             farm(*repeat)?;
             crate::bench_farm::death_to_table(&release_hakit()?, *runs)

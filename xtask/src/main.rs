@@ -6,9 +6,11 @@
 
 mod bench;
 mod bench_farm;
+mod bench_mirror;
 mod bench_rfs;
 mod cmd;
 mod ebpf;
+mod fio;
 mod lab;
 mod setup;
 mod test;
@@ -35,8 +37,8 @@ enum Task {
     BuildEbpf,
     /// The demo: two nodes and a client in network namespaces; failover of a web server.
     Lab(lab::Args),
-    /// Benchmarks (release build): `failover`, `idle` (in the lab), `farm` (XDP ns/packet and
-    /// death-to-table time in the lab).
+    /// Benchmarks (release build): `failover`, `idle`, `mirror` (in the lab), `rfs` (fio on the
+    /// overlay alone), `farm` (XDP ns/packet and death-to-table time in the lab).
     Bench(bench::Args),
 }
 

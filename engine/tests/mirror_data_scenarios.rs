@@ -154,3 +154,35 @@ fn a_primary_lost_during_the_copy_leaves_the_second_waiting_with_an_incomplete_c
     let refusal = w.command(1, Command::Prim).unwrap_err();
     assert!(refusal.contains("missed writes"), "{refusal}");
 }
+
+#[test]
+fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
+    let mut w = data_pair();
+    w.run_for(SECS(1));
+    // The SECOND crashes and returns: it held node1's data, only the journal travels.
+    w.crash(1);
+    w.run_until("node1 ALONE", SECS(10), |w| {
+        w.role(0) == Some(Role::Alone) && w.settled(0)
+    });
+    w.run_for(SECS(1));
+    w.boot(1);
+    w.run_until("node2 joining", SECS(10), |w| w.nodes[0].link.is_some());
+    assert!(w.nodes[0].link.unwrap().target.incremental, "{}", w.dump());
+    until_ready(&mut w, 1);
+    assert_eq!(w.nodes[1].data, w.nodes[0].data);
+    // Now the primary crashes and returns: it may hold writes it never had acknowledged.
+    w.run_for(SECS(1));
+    w.crash(0);
+    w.run_until("node2 ALONE", SECS(10), |w| {
+        w.role(1) == Some(Role::Alone) && w.settled(1)
+    });
+    w.boot(0);
+    w.run_until("node1 joining", SECS(10), |w| w.nodes[1].link.is_some());
+    assert!(
+        !w.nodes[1].link.unwrap().target.incremental,
+        "an old primary gets everything\n{}",
+        w.dump()
+    );
+    until_ready(&mut w, 0);
+    assert_eq!(w.nodes[1].data, w.nodes[0].data);
+}

@@ -152,6 +152,7 @@ mod tests {
                 acked_join: 0,
                 copied_join: 0,
                 broken_join: 0,
+                join_base: None,
                 sent_ms: 0,
                 echo_ms: 0,
                 echo_incarnation: 0,

@@ -254,6 +254,7 @@ mod tests {
                 acked_join: 7,
                 copied_join: 0,
                 broken_join: 0,
+                join_base: None,
                 sent_ms: 99,
                 echo_ms: 98,
                 echo_incarnation: 5,

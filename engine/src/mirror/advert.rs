@@ -32,6 +32,9 @@ pub struct Advert {
     /// not Ready and must not take over before copying again.
     #[serde(default)]
     pub broken_join: u64,
+    /// As SECOND: the generation of the complete copy its current join attempt starts from.
+    #[serde(default)]
+    pub join_base: Option<super::data::Generation>,
     /// The sender's clock when it sent this advert (milliseconds since its daemon started).
     pub sent_ms: u64,
     /// The latest `sent_ms` the sender received from the receiver, and the receiver's

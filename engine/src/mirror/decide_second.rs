@@ -182,6 +182,8 @@ impl Machine {
     }
 
     pub(super) fn new_join_id(&mut self) {
+        let data = self.record.data;
+        self.join_base = (data.consistent && !data.generation.is_none()).then_some(data.generation);
         self.generations_made += 1;
         self.join_id = splitmix64(self.incarnation ^ self.generations_made.rotate_left(17)) | 1;
     }

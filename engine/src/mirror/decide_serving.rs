@@ -95,6 +95,7 @@ impl Machine {
             {
                 let mut record = self.with_last_role(LastRole::Prim);
                 record.data.synced = record.data.generation;
+                record.incremental_base = None;
                 self.ack_after_plan = Some(p.join_id);
                 return self.begin(
                     Role::Prim,

@@ -182,6 +182,8 @@ pub struct Machine {
     pub(super) replication: Replication,
     /// As primary: the peer's join attempt whose stream is up, copy included.
     pub(super) copied_join: u64,
+    /// As SECOND: the complete copy this join attempt starts from, if any.
+    pub(super) join_base: Option<super::data::Generation>,
 }
 
 impl Machine {
@@ -233,6 +235,7 @@ impl Machine {
             data_mode: DataMode::Off,
             replication: Replication::default(),
             copied_join: 0,
+            join_base: None,
         };
         let mut out = vec![Action::Log(format!(
             "daemon started; data generation {} (last in sync with {}: {}), last role {:?}{}",
@@ -303,6 +306,7 @@ impl Machine {
             acked_join: self.acked_join,
             copied_join: self.copied_join,
             broken_join: self.replication.failed_join,
+            join_base: self.join_base,
             sent_ms: now.as_millis() as u64,
             echo_ms: self.peer_sent_ms,
             echo_incarnation: self.peer.map_or(0, |p| p.incarnation),
@@ -680,6 +684,13 @@ impl Machine {
         let tag = splitmix64(self.incarnation ^ self.generations_made.rotate_left(32));
         let mut record = self.record;
         record.started = true;
+        record.incremental_base = match self.role {
+            // Its SECOND held the last synchronised generation.
+            Role::Prim => Some(record.data.synced),
+            // Taking over from a primary that may have written more than it acknowledged.
+            Role::Second => None,
+            _ => record.incremental_base,
+        };
         record.data = DataRecord {
             generation: record.data.generation.next(tag),
             synced: record.data.synced,

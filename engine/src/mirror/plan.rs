@@ -11,6 +11,12 @@ pub struct NodeRecord {
     /// Started by the administrator and not stopped since: the module starts again when the
     /// daemon does.
     pub started: bool,
+    /// As primary that lost its SECOND: the generation that SECOND held (it only received
+    /// there, never served), from which this node's change journal brings it up to date.
+    /// `None`: a returning peer gets everything (e.g. it was the primary: it may hold writes
+    /// it applied but never had acknowledged).
+    #[serde(default)]
+    pub incremental_base: Option<Generation>,
 }
 
 /// The module's scripts, in `<module>/bin/`.

@@ -22,6 +22,9 @@ use std::time::Duration;
 pub struct ReplicaTarget {
     /// The SECOND's join attempt this stream serves.
     pub join_id: u64,
+    /// The SECOND holds a complete copy of the generation this node's change journal starts
+    /// from: copying the journal's paths suffices (else everything).
+    pub incremental: bool,
 }
 
 /// What the driver reports about the stream to a [`ReplicaTarget`].
@@ -61,7 +64,17 @@ impl Machine {
         if self.replication.failed_join == p.join_id {
             return None;
         }
-        Some(ReplicaTarget { join_id: p.join_id })
+        let incremental = match self.replication.target {
+            Some(t) if t.join_id == p.join_id => t.incremental,
+            _ => {
+                self.record.incremental_base.is_some()
+                    && p.join_base == self.record.incremental_base
+            }
+        };
+        Some(ReplicaTarget {
+            join_id: p.join_id,
+            incremental,
+        })
     }
 
     /// Tell the driver when the stream it must keep changes.
@@ -73,10 +86,15 @@ impl Machine {
         let peer = &self.cfg.peer;
         match wanted {
             Some(t) => out.push(Action::Log(format!(
-                "replicating to {peer} (join attempt {:016x}): copying the replicated \
-                 directories while the application runs; its writes wait only while the last \
-                 changes are copied",
-                t.join_id
+                "replicating to {peer} (join attempt {:016x}): copying {} while the \
+                 application runs; its writes wait only while the last changes are copied",
+                t.join_id,
+                if t.incremental {
+                    "what changed since it last held my data (it holds a complete copy of \
+                     the generation my change journal starts from)"
+                } else {
+                    "everything"
+                }
             ))),
             None => out.push(Action::Log(format!("no longer replicating to {peer}"))),
         }

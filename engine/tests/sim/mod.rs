@@ -81,6 +81,9 @@ pub struct Node {
     pub link: Option<SimLink>,
     /// The stream broke: the application's writes wait until the machine releases them.
     pub writes_held: bool,
+    /// The data when this node's change journal last started afresh (a copy completed): an
+    /// incremental copy is right only for a peer holding at least that.
+    pub journal_since: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +143,7 @@ impl World {
                     acknowledged: 0,
                     link: None,
                     writes_held: false,
+                    journal_since: 0,
                 }
             })
             .collect();
@@ -405,7 +409,17 @@ impl World {
                         self.break_link(i, "the copy could not reach the peer");
                         continue;
                     }
-                    self.nodes[1 - i].data = self.nodes[i].data;
+                    let (mine, theirs) = (self.nodes[i].data, self.nodes[1 - i].data);
+                    assert!(
+                        !link.target.incremental
+                            || (self.nodes[i].journal_since..=mine).contains(&theirs),
+                        "incremental copy to a peer holding write {theirs}, journal since {}, \
+                         mine {mine}\n{}",
+                        self.nodes[i].journal_since,
+                        self.dump()
+                    );
+                    self.nodes[1 - i].data = mine;
+                    self.nodes[i].journal_since = mine;
                     self.nodes[i].link = Some(SimLink { up: true, ..link });
                     let join_id = link.target.join_id;
                     self.feed(

@@ -23,4 +23,4 @@ pub use mount::{
     FUSE_SUPER_MAGIC, MountedOverlay, OpenHandles, OverlayOptions, clean_stale, mount_in_place,
 };
 pub use replicate::{LocalOutcome, NoReplication, Pending, Recorder, ReplicationError, Replicator};
-pub use switch::{Frozen, SwitchReplicator};
+pub use switch::{Frozen, Observer, SwitchReplicator};

@@ -18,8 +18,13 @@ struct Inner {
     changed: Condvar,
 }
 
+/// Sees every operation before it is sent, hence before it is applied locally (e.g. a
+/// durable change journal).
+pub type Observer = Arc<dyn Fn(&Op) + Send + Sync>;
+
 struct State {
     target: Arc<dyn Replicator>,
+    observer: Option<Observer>,
     frozen: bool,
     /// Every operation waits after its local apply, before returning to the application.
     holding: bool,
@@ -57,6 +62,7 @@ impl SwitchReplicator {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     target: Arc::new(NoReplication),
+                    observer: None,
                     frozen: false,
                     holding: false,
                     in_flight: 0,
@@ -64,6 +70,11 @@ impl SwitchReplicator {
                 changed: Condvar::new(),
             }),
         }
+    }
+
+    /// From now on `observer` sees every operation before it leaves.
+    pub fn observe(&self, observer: Observer) {
+        self.inner.lock().observer = Some(observer);
     }
 
     /// Operations sent from now on go to `target`; those already sent keep their verdicts.
@@ -164,8 +175,12 @@ impl Replicator for SwitchReplicator {
                     .unwrap_or_else(PoisonError::into_inner);
             }
             state.in_flight += 1;
-            Arc::clone(&state.target)
+            (Arc::clone(&state.target), state.observer.clone())
         };
+        let (target, observer) = target;
+        if let Some(observer) = observer {
+            observer(&op);
+        }
         let guard = InFlight(Arc::clone(&self.inner));
         let pending = target.send(op);
         Pending::new(move |local| {

@@ -12,7 +12,9 @@
 //! The application's writes wait only during step 4, whose length follows what changed
 //! during the last pass, not the size of the data.
 
+use super::journal::Journal;
 use super::replicate::Backing;
+use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator};
 use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplicator};
 use rfs_fuse::protocol::op::Op;
@@ -60,6 +62,10 @@ impl CopyProgress {
 }
 
 pub(super) struct Copier<'a> {
+    /// Copy only what the journal names (the peer holds everything before it).
+    pub incremental: bool,
+    pub journal: &'a Journal,
+    pub log: &'a ModuleLog,
     pub progress: &'a Mutex<CopyProgress>,
     pub dirs: &'a [PathBuf],
     pub switches: &'a [SwitchReplicator],
@@ -70,6 +76,8 @@ pub(super) struct Copier<'a> {
 
 #[derive(Default)]
 struct Totals {
+    /// Only the journal's paths were copied.
+    journaled: bool,
     copied: CopyStats,
     passes: usize,
     final_paths: usize,
@@ -83,12 +91,26 @@ impl Copier<'_> {
         let mut window = VecDeque::new();
         let mut totals = Totals::default();
         let trackers = self.start_tracking();
-        self.phase("full copy".to_string());
-        for index in 0..self.dirs.len() {
-            let stats = self.full(index, &mut window)?;
-            add(&mut totals.copied, stats);
+        let journaled = self.journaled();
+        totals.journaled = journaled.is_some();
+        let mut changes: Vec<Changes> = match journaled {
+            Some(journaled) => journaled,
+            None => {
+                self.phase("full copy".to_string());
+                for index in 0..self.dirs.len() {
+                    let stats = self.full(index, &mut window)?;
+                    add(&mut totals.copied, stats);
+                }
+                Vec::new()
+            }
+        };
+        for (index, tracker) in trackers.iter().enumerate() {
+            let taken = tracker.take();
+            match changes.get_mut(index) {
+                Some(changed) => changed.extend(taken),
+                None => changes.push(taken),
+            }
         }
-        let mut changes: Vec<Changes> = trackers.iter().map(|t| t.take()).collect();
         while totals.passes < MAX_PASSES
             && changes.iter().map(Changes::len).sum::<usize>() > FINAL_PASS_PATHS
         {
@@ -105,9 +127,14 @@ impl Copier<'_> {
         self.phase("done".to_string());
         let c = &totals.copied;
         Ok(format!(
-            "copied {} directories, {} files, {} links, {} others, {} data bytes in {} ms while \
-             the application ran ({} catch-up pass(es)); writes waited {} ms for the last {} \
-             changed path(s); every write now reaches the peer before it returns",
+            "copied {}{} directories, {} files, {} links, {} others, {} data bytes in {} ms \
+             while the application ran ({} catch-up pass(es)); writes waited {} ms for the last \
+             {} changed path(s); every write now reaches the peer before it returns",
+            if totals.journaled {
+                "only what the change journal names: "
+            } else {
+                ""
+            },
             c.directories,
             c.files,
             c.links,
@@ -118,6 +145,29 @@ impl Copier<'_> {
             totals.writes_waited.as_millis(),
             totals.final_paths
         ))
+    }
+
+    /// The journal's changes per folder when the copy may be incremental; `None`: copy
+    /// everything (not incremental, or a journal cannot be trusted — said in the log).
+    fn journaled(&self) -> Option<Vec<Changes>> {
+        if !self.incremental {
+            return None;
+        }
+        let mut all = Vec::new();
+        for index in 0..self.dirs.len() {
+            match self.journal.changes(index) {
+                Ok(changes) => all.push(changes),
+                Err(why) => {
+                    self.log.line(
+                        Source::Engine,
+                        &format!("change journal unusable ({why}): copying everything"),
+                    );
+                    return None;
+                }
+            }
+        }
+        self.phase("journaled changes".to_string());
+        Some(all)
     }
 
     /// Every overlay records its changes from now on; nothing is half-applied meanwhile.
@@ -205,6 +255,9 @@ impl Copier<'_> {
                 .wait()
                 .map_err(|e| format!("finishing the copy: {e}"))?;
         }
+        // Everything so far is on the peer (every request answered): the journal starts
+        // afresh, before any write resumes.
+        self.journal.reset();
         totals.writes_waited = waiting.elapsed();
         drop(frozen);
         Ok(())

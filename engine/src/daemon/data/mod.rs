@@ -13,6 +13,7 @@
 
 mod copy;
 pub mod driver;
+mod journal;
 mod receive_side;
 mod replicate;
 mod serve_side;
@@ -64,6 +65,8 @@ pub struct DataConfig {
     pub listen: SocketAddr,
     /// Where the peer listens.
     pub peer: SocketAddr,
+    /// The module's state folder (the change journal lives there).
+    pub state_dir: PathBuf,
 }
 
 impl DataConfig {
@@ -110,6 +113,7 @@ impl DataConfig {
                 .unwrap_or(module.heart.timeout.max(DEFAULT_SEND_TIMEOUT)),
             listen: addr(me)?,
             peer: addr(peer)?,
+            state_dir: module.paths.state_dir.clone(),
         }))
     }
 }

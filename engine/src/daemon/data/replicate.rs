@@ -4,6 +4,8 @@
 
 use super::DataConfig;
 use super::copy::{Copier, CopyProgress};
+use super::journal::Journal;
+use crate::mirror::replication::ReplicaTarget;
 use crate::mirror::replication::ReplicationEvent;
 use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Hello, LinkStats, StreamReplicator};
@@ -57,6 +59,8 @@ pub(super) struct ReplicationTask {
 
 struct Ctx {
     join_id: u64,
+    incremental: bool,
+    journal: Arc<Journal>,
     cfg: Arc<DataConfig>,
     switches: Vec<SwitchReplicator>,
     backing: Arc<Backing>,
@@ -73,13 +77,15 @@ fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Arc<StreamReplicator>>>
 
 impl ReplicationTask {
     pub fn start(
-        join_id: u64,
+        target: ReplicaTarget,
+        journal: Arc<Journal>,
         cfg: Arc<DataConfig>,
         switches: Vec<SwitchReplicator>,
         backing: Arc<Backing>,
         log: ModuleLog,
         events: UnboundedSender<ReplicationEvent>,
     ) -> ReplicationTask {
+        let join_id = target.join_id;
         let cancelled = Arc::new(AtomicBool::new(false));
         let link: Slot = Arc::new(Mutex::new(None));
         let progress = Arc::new(Mutex::new(CopyProgress {
@@ -88,6 +94,8 @@ impl ReplicationTask {
         }));
         let ctx = Ctx {
             join_id,
+            incremental: target.incremental,
+            journal,
             cfg,
             switches,
             backing,
@@ -191,6 +199,9 @@ impl Ctx {
             let _ = events.send(ReplicationEvent::Broken { join_id, reason });
         });
         let copier = Copier {
+            incremental: self.incremental,
+            journal: &self.journal,
+            log: &self.log,
             progress: &self.progress,
             dirs: &self.cfg.dirs,
             switches: &self.switches,

@@ -2,6 +2,7 @@
 
 use super::DataConfig;
 use super::copy::CopyProgress;
+use super::journal::Journal;
 use super::replicate::{Backing, ReplicationTask};
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::ModuleLog;
@@ -20,6 +21,7 @@ const UNMOUNT_PATIENCE: Duration = Duration::from_secs(5);
 const UNMOUNT_RETRY: Duration = Duration::from_millis(250);
 
 pub(super) struct ServeSide {
+    journal: Arc<Journal>,
     mounts: Vec<MountedOverlay>,
     switches: Vec<SwitchReplicator>,
     backing: Arc<Backing>,
@@ -31,6 +33,7 @@ impl ServeSide {
     /// mounts), then mount the overlays; on failure, unmount what was mounted.
     pub fn start(cfg: &DataConfig) -> Result<ServeSide, String> {
         let mut side = ServeSide {
+            journal: Arc::new(Journal::open(&cfg.state_dir, cfg.dirs.len())),
             mounts: Vec::new(),
             switches: Vec::new(),
             backing: Arc::new(Backing::default()),
@@ -50,8 +53,11 @@ impl ServeSide {
             let opened = File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?;
             dirs.push(opened);
         }
-        for dir in &cfg.dirs {
+        for (index, dir) in cfg.dirs.iter().enumerate() {
             let switch = SwitchReplicator::new();
+            if let Some(observer) = side.journal.observer(index) {
+                switch.observe(observer);
+            }
             let mounted = mount_in_place(dir, Arc::new(switch.clone()), OverlayOptions::default());
             match mounted {
                 Ok(m) => {
@@ -102,7 +108,8 @@ impl ServeSide {
         self.stop_replication();
         if let Some(target) = target {
             self.task = Some(ReplicationTask::start(
-                target.join_id,
+                target,
+                Arc::clone(&self.journal),
                 Arc::clone(cfg),
                 self.switches.clone(),
                 Arc::clone(&self.backing),

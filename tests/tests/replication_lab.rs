@@ -63,6 +63,19 @@ fn case(pair: &MirrorPair, name: &str, script: &str) -> Result<String> {
     wait_same_tree(pair).map_err(|e| anyhow!("case {name}: {e:#}"))
 }
 
+/// `count` files `f1..` of `bytes` random bytes in `DATA/sub`, written on node1.
+fn random_files(pair: &MirrorPair, sub: &str, count: u32, bytes: u32) -> Result<()> {
+    sh(
+        pair,
+        0,
+        &format!(
+            "mkdir -p {DATA}/{sub} && for i in $(seq 1 {count}); do \
+             head -c {bytes} /dev/urandom > {DATA}/{sub}/f$i; done"
+        ),
+    )
+    .map(drop)
+}
+
 fn wait_same_tree(pair: &MirrorPair) -> Result<String> {
     let mut last = String::new();
     wait_until("both trees identical", DEADLINE, || {
@@ -312,14 +325,7 @@ fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()>
 fn a_secondary_joins_while_the_application_writes() -> Result<()> {
     let mut pair = MirrorPair::new("rfslive", config())?;
     pair.scenario(|p| {
-        sh(
-            p,
-            0,
-            &format!(
-                "mkdir -p {DATA}/bulk && for i in $(seq 1 64); do \
-                 head -c 1048576 /dev/urandom > {DATA}/bulk/f$i; done"
-            ),
-        )?;
+        random_files(p, "bulk", 64, 1 << 20)?;
         p.hakit(0, "prim")?;
         p.wait_ready(0, State::Alone)?;
         p.nodes[0]
@@ -480,14 +486,7 @@ fn tx_bytes(pair: &MirrorPair, i: usize) -> Result<u64> {
 fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
     let mut pair = MirrorPair::new("rfsinc", config())?;
     pair.scenario(|p| {
-        sh(
-            p,
-            0,
-            &format!(
-                "mkdir -p {DATA}/d && for i in $(seq 1 200); do \
-                 head -c 262144 /dev/urandom > {DATA}/d/f$i; done"
-            ),
-        )?;
+        random_files(p, "d", 200, 256 << 10)?;
         p.start_pair()?;
         wait_same_tree(p)?;
         // node2 stops (its daemon, cleanly); node1 serves on alone and records what changes.

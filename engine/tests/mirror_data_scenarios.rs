@@ -186,3 +186,29 @@ fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
     until_ready(&mut w, 0);
     assert_eq!(w.nodes[1].data, w.nodes[0].data);
 }
+
+#[test]
+fn after_a_split_brain_the_losers_data_is_saved_before_it_is_replaced() {
+    let mut w = data_pair();
+    w.run_for(SECS(1));
+    // No witness: a partition makes both serve and both write.
+    w.nodes[1].connected = false;
+    w.run_until("both ALONE", SECS(10), |w| {
+        w.role(0) == Some(Role::Alone) && w.role(1) == Some(Role::Alone)
+    });
+    w.run_for(SECS(1));
+    let (a, b) = (w.nodes[0].data, w.nodes[1].data);
+    w.nodes[1].connected = true;
+    w.run_until("one primary, one SECOND Ready", SECS(20), |w| {
+        (ready(w, 0) || ready(w, 1)) && w.serving_count() == 1
+    });
+    let loser = if ready(&w, 1) { 1 } else { 0 };
+    let diverged = [a, b][loser];
+    assert!(
+        w.nodes[loser].quarantined.iter().any(|&q| q >= diverged),
+        "the loser saved what it wrote during the split ({diverged}): {:?}\n{}",
+        w.nodes[loser].quarantined,
+        w.dump()
+    );
+    assert_eq!(w.nodes[loser].data, w.nodes[1 - loser].data);
+}

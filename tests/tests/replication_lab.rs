@@ -539,3 +539,46 @@ fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn split_brain_writes_of_the_losing_side_are_saved_aside() -> Result<()> {
+    // No split-brain checker: cutting the cable makes both nodes serve.
+    let mut pair = MirrorPair::new("rfssplit", config())?;
+    pair.scenario(|p| {
+        sh(
+            p,
+            0,
+            &format!("mkdir -p {DATA} && echo common > {DATA}/common"),
+        )?;
+        p.start_pair()?;
+        p.nodes[1].host().link_down()?;
+        p.wait_ready(1, State::Alone)?;
+        p.wait_ready(0, State::Alone)?;
+        sh(p, 0, &format!("echo from-node1 > {DATA}/only-node1"))?;
+        sh(
+            p,
+            1,
+            &format!("echo from-node2 > {DATA}/only-node2 && echo node2 >> {DATA}/common"),
+        )?;
+        p.nodes[1].host().link_up()?;
+        // node1 served longer and keeps serving; node2 saves its changes, then takes node1's.
+        p.wait_in_sync(0)?;
+        let tree = wait_same_tree(p)?;
+        ensure!(
+            tree.contains("\nonly-node1 ") && !tree.contains("only-node2"),
+            "the trees are the winner's:\n{tree}"
+        );
+        let log = p.module_log(1)?;
+        ensure!(log.contains("quarantine:"), "{log}");
+        let saved = sh(
+            p,
+            1,
+            "find /var/lib/hakit -path '*quarantine*' -type f | sort | xargs -r cat",
+        )?;
+        ensure!(
+            saved.contains("from-node2") && saved.contains("node2"),
+            "node2's writes during the split are kept aside: {saved:?}\n{log}"
+        );
+        Ok(())
+    })
+}

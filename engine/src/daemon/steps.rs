@@ -5,7 +5,7 @@ use super::data::DataPlane;
 use super::guardian::Guardian;
 use super::record_store;
 use crate::config::Module;
-use crate::mirror::plan::{DataMode, NodeRecord, Script, Step};
+use crate::mirror::plan::{NodeRecord, Script, Step};
 use crate::net::{add_vip, del_vip, send_gratuitous_arp};
 use crate::scripts::{ScriptOutcome, ScriptRunner};
 use std::net::IpAddr;
@@ -51,7 +51,8 @@ impl StepExecutor {
             Step::Run(script) => self.script(script).await,
             Step::AddVips => self.add_vips().await,
             Step::DelVips => self.del_vips().await,
-            Step::Data(mode) => self.data_mode(mode).await,
+            Step::Data(mode) => self.on_data(move |d| d.set_mode(mode)).await,
+            Step::Quarantine => self.on_data(DataPlane::quarantine).await,
             Step::AwaitCopy { .. } => (
                 false,
                 "waiting for the primary's copy is not a driver step".to_string(),
@@ -59,11 +60,15 @@ impl StepExecutor {
         }
     }
 
-    async fn data_mode(&self, mode: DataMode) -> (bool, String) {
+    /// Runs `work` on the data plane off the async threads (it mounts, copies, syncs).
+    async fn on_data(
+        &self,
+        work: impl FnOnce(&DataPlane) -> Result<String, String> + Send + 'static,
+    ) -> (bool, String) {
         let Some(data) = self.data.clone() else {
             return (true, "no replicated directories".to_string());
         };
-        match tokio::task::spawn_blocking(move || data.set_mode(mode)).await {
+        match tokio::task::spawn_blocking(move || work(&data)).await {
             Ok(Ok(done)) => (true, done),
             Ok(Err(e)) => (false, e),
             Err(e) => (false, format!("data task failed: {e}")),
@@ -71,14 +76,12 @@ impl StepExecutor {
     }
 
     async fn persist(&self, record: NodeRecord) -> (bool, String) {
-        if let Some(data) = self.data.clone() {
-            // A SECOND records its copy as consistent only once what it received is durable.
-            let synced = tokio::task::spawn_blocking(move || data.sync_received()).await;
-            match synced {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return (false, e),
-                Err(e) => return (false, format!("data task failed: {e}")),
-            }
+        // A SECOND records its copy as consistent only once what it received is durable.
+        let (synced, why) = self
+            .on_data(|d| d.sync_received().map(|()| String::new()))
+            .await;
+        if !synced {
+            return (false, why);
         }
         let dir = self.module.paths.state_dir.clone();
         let saved = tokio::task::spawn_blocking(move || record_store::save(&dir, &record)).await;

@@ -142,7 +142,8 @@ impl Machine {
     pub(super) fn join_as_second(&mut self, now: Duration, p: Advert, out: &mut Vec<Action>) {
         let peer = &self.cfg.peer;
         let mine = self.record.data.generation;
-        let reason = match self.record.data.relation_to(&p.data) {
+        let relation = self.record.data.relation_to(&p.data);
+        let reason = match relation {
             Relation::Same => format!("{peer} is {}; same data generation {mine}", p.role),
             Relation::PeerNewer | Relation::BothEmpty => format!(
                 "{peer} is {} with newer data (generation {} vs mine {mine})",
@@ -150,13 +151,23 @@ impl Machine {
             ),
             Relation::MineNewer | Relation::Diverged => format!(
                 "{peer} is {} with generation {}; my generation {mine} has changes it lacks \
-                 (split brain or primforce): they are superseded by the primary's",
-                p.role, p.data.generation
+                 (split brain or primforce): they are superseded by the primary's{}",
+                p.role,
+                p.data.generation,
+                if self.cfg.has_data {
+                    ", my changed files saved aside first"
+                } else {
+                    ""
+                }
             ),
         };
         self.join_only = false;
         self.new_join_id();
-        let mut steps: Vec<Step> = self.data_step(DataMode::Receive).into_iter().collect();
+        let mut steps = Vec::new();
+        if self.cfg.has_data && matches!(relation, Relation::MineNewer | Relation::Diverged) {
+            steps.push(Step::Quarantine);
+        }
+        steps.extend(self.data_step(DataMode::Receive));
         steps.push(Step::Run(Script::StartSecond));
         steps.extend(self.sync_steps(&p));
         self.begin(

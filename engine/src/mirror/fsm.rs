@@ -757,6 +757,7 @@ pub(super) fn step_name(step: &Step) -> String {
         }
         Step::Data(DataMode::Off) => "unmount the replicated directories".to_string(),
         Step::AwaitCopy { .. } => "copy from the primary".to_string(),
+        Step::Quarantine => "save my diverged changes aside".to_string(),
     }
 }
 

@@ -59,6 +59,9 @@ pub enum Step {
     DelVips,
     /// Put the replicated directories in this mode (only for modules with `<rfs>`).
     Data(DataMode),
+    /// Before a node whose data diverged is overwritten by its peer's: save the files it
+    /// changed (its change journal) outside the replicated directories, and list them.
+    Quarantine,
     /// As SECOND: wait until the primary, at this data generation, has copied its data here.
     /// The state machine completes it itself from the primary's heartbeats; it is never
     /// handed to the driver.
@@ -75,6 +78,7 @@ impl Step {
             Step::Persist(_)
                 | Step::AddVips
                 | Step::Data(DataMode::Serve | DataMode::Receive)
+                | Step::Quarantine
                 | Step::AwaitCopy { .. }
         )
     }

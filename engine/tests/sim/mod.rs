@@ -84,6 +84,8 @@ pub struct Node {
     /// The data when this node's change journal last started afresh (a copy completed): an
     /// incremental copy is right only for a peer holding at least that.
     pub journal_since: u64,
+    /// What each quarantine step saved aside (the data it held then).
+    pub quarantined: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -144,6 +146,7 @@ impl World {
                     link: None,
                     writes_held: false,
                     journal_since: 0,
+                    quarantined: vec![],
                 }
             })
             .collect();
@@ -335,6 +338,7 @@ impl World {
                         }
                     }
                     Step::Data(mode) => node.data_mode = *mode,
+                    Step::Quarantine => node.quarantined.push(node.data),
                     Step::AwaitCopy { .. } => panic!("AwaitCopy must never reach the driver"),
                 }
                 self.feed(

@@ -14,6 +14,7 @@
 mod copy;
 pub mod driver;
 mod journal;
+mod quarantine;
 mod receive_side;
 mod replicate;
 mod serve_side;
@@ -236,6 +237,15 @@ impl DataPlane {
             return;
         };
         serving.replicate(target, &self.cfg, &self.log, &self.events);
+    }
+
+    /// Save aside what this node changed while its data diverged (before the peer's copy
+    /// replaces it). Only with the folders unmounted.
+    pub fn quarantine(&self) -> Result<String, String> {
+        match &*self.side() {
+            Side::Off => quarantine::quarantine(&self.cfg, &self.log),
+            _ => Err("the replicated folders are still mounted".to_string()),
+        }
     }
 
     /// As SECOND: make everything received durable.

@@ -517,6 +517,11 @@ fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
         )?
         .trim()
         .parse()?;
+        let estimate = p.hakit(0, "rfsdiff")?;
+        ensure!(
+            estimate.contains(&format!("45 changed path(s), {changed} bytes")),
+            "rfsdiff estimates what will travel: {estimate}"
+        );
         let before = tx_bytes(p, 0)?;
         p.nodes[1].start_daemon()?;
         p.wait_in_sync(0)?;

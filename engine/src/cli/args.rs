@@ -116,6 +116,8 @@ pub enum Verb {
     Printi(Print),
     /// Write an error line into the module log (for scripts).
     Printe(Print),
+    /// What a SECOND returning now would receive (from this node's change journal).
+    Rfsdiff(ModuleArg),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigVerb),

@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Verb::Log { module, lines } => log(&roots, &module, lines),
         Verb::Printi(p) => print(&roots, &p.module, Source::ScriptInfo, &p.message),
         Verb::Printe(p) => print(&roots, &p.module, Source::ScriptError, &p.message),
+        Verb::Rfsdiff(m) => super::rfsdiff::rfsdiff(&roots, &m.module),
         Verb::Config(ConfigVerb::Check) => config_check(&roots),
         Verb::Cluster(ClusterVerb::Genkey { force }) => genkey(&roots, force),
     }

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod farm_view;
+mod rfsdiff;
 mod state_view;
 
 use clap::Parser;

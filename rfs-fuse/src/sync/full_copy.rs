@@ -86,12 +86,7 @@ pub fn copy_changes<E: std::error::Error + 'static>(
     if changes.root {
         copy.root_metadata()?;
     }
-    let mut covered: Option<&RelPath> = None;
-    for path in &changes.paths {
-        if covered.is_some_and(|c| path.components().starts_with(c.components())) {
-            continue;
-        }
-        covered = Some(path);
+    for path in changes.top_paths() {
         copy.send(Op::RemoveTree { path: path.clone() })?;
         let rel: Vec<Vec<u8>> = path
             .components()

@@ -30,6 +30,19 @@ impl Changes {
         self.paths.len() + usize::from(self.root)
     }
 
+    /// The paths not beneath another one of the set (copying or saving those covers all),
+    /// parents first.
+    pub fn top_paths(&self) -> impl Iterator<Item = &RelPath> {
+        let mut covered: Option<&RelPath> = None;
+        self.paths.iter().filter(move |path| {
+            if covered.is_some_and(|c| path.components().starts_with(c.components())) {
+                return false;
+            }
+            covered = Some(path);
+            true
+        })
+    }
+
     /// Adds everything of `other`.
     pub fn extend(&mut self, other: Changes) {
         self.paths.extend(other.paths);

@@ -67,6 +67,21 @@ impl Journal {
         Journal { roots }
     }
 
+    /// What the journals of `roots` folders hold, without opening them for writing (for
+    /// `hakit rfsdiff`, the daemon running or not).
+    pub fn read(state_dir: &Path, roots: usize) -> Vec<Result<Changes, String>> {
+        let dir = state_dir.join("rfs-journal");
+        (0..roots)
+            .map(|index| {
+                let path = dir.join(format!("root-{index}"));
+                let mut changes = Changes::default();
+                load(&path, &mut changes)
+                    .map(|()| changes)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .collect()
+    }
+
     /// What sees root `index`'s operations (see [`SwitchReplicator::observe`]).
     ///
     /// [`SwitchReplicator::observe`]: rfs_fuse::overlay::SwitchReplicator::observe

@@ -13,7 +13,7 @@
 
 mod copy;
 pub mod driver;
-mod journal;
+pub mod journal;
 mod quarantine;
 mod receive_side;
 mod replicate;

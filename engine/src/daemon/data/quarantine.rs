@@ -30,12 +30,7 @@ pub(super) fn quarantine(cfg: &DataConfig, log: &ModuleLog) -> Result<String, St
                 dir.display()
             )
         })?;
-        let mut covered: Option<&rfs_fuse::protocol::op::RelPath> = None;
-        for path in &changes.paths {
-            if covered.is_some_and(|c| path.components().starts_with(c.components())) {
-                continue;
-            }
-            covered = Some(path);
+        for path in changes.top_paths() {
             let rel = PathBuf::from(OsString::from_vec(path.to_bytes()));
             let source = dir.join(&rel);
             if std::fs::symlink_metadata(&source).is_err() {

@@ -587,3 +587,59 @@ fn split_brain_writes_of_the_losing_side_are_saved_aside() -> Result<()> {
         Ok(())
     })
 }
+
+#[test]
+fn changes_made_alone_survive_a_sigkill_of_the_primary_and_still_travel_incrementally() -> Result<()>
+{
+    let mut pair = MirrorPair::new("rfsjournal", config())?;
+    pair.scenario(|p| {
+        random_files(p, "d", 50, 64 << 10)?;
+        p.start_pair()?;
+        p.nodes[1].stop_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        // node1, alone, keeps changing files; its daemon is SIGKILLed in the middle.
+        p.nodes[0]
+            .host()
+            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
+        let mut writer = p.nodes[0].host().spawn(
+            [
+                "python3",
+                "/var/lib/hakit/writer.py",
+                &format!("{DATA}/d/f7"),
+                "/var/lib/hakit/writes",
+            ],
+            "writer.log",
+        )?;
+        sh(
+            p,
+            0,
+            &format!("cd {DATA}/d && echo changed > f1 && mv f2 moved2 && rm f3"),
+        )?;
+        sleep_ms(300);
+        p.nodes[0].kill_daemon()?;
+        let _ = p.nodes[0]
+            .host()
+            .kill(&mut writer, nix::sys::signal::Signal::SIGKILL);
+        // node1 restarts (alone last: it serves again), then node2 returns.
+        p.nodes[0].start_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        p.nodes[1].start_daemon()?;
+        p.wait_in_sync(0)?;
+        let tree = wait_same_tree(p)?;
+        ensure!(
+            tree.contains("\nd/moved2 ") && !tree.contains("\nd/f3 "),
+            "{tree}"
+        );
+        let log = p.module_log(0)?;
+        let line = log
+            .lines()
+            .rfind(|l| l.contains("replication to node2 is up"))
+            .ok_or_else(|| anyhow!("no copy report:\n{log}"))?;
+        ensure!(
+            line.contains("only what the change journal names"),
+            "{line}"
+        );
+        println!("after the SIGKILL: {line}");
+        Ok(())
+    })
+}

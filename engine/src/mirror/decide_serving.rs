@@ -33,6 +33,16 @@ impl Machine {
         if second_may_take_over && self.step_down_if_isolated(now, out).is_none() {
             return;
         }
+        if self.record.data.last_role == LastRole::Prim
+            && let Some(why) = self.peer_cannot_take_over()
+        {
+            // ALONE after the stream broke was recorded as PRIM (the peer could still take
+            // over): no longer so, a restart without it may serve alone.
+            let reason = format!("{why}; recording that I serve alone");
+            let record = self.with_last_role(LastRole::Alone);
+            let steps = vec![Step::Persist(record)];
+            return self.begin(Role::Alone, Role::Alone, steps, reason, now, out);
+        }
         let Some(p) = self.live_peer() else {
             return;
         };
@@ -143,6 +153,25 @@ impl Machine {
             );
             self.yielding = true;
         }
+    }
+
+    /// Why the peer cannot take over without a new copy, if it cannot: it stopped (a stopped
+    /// SECOND never serves on its own), or it heard the data generation started since.
+    fn peer_cannot_take_over(&self) -> Option<String> {
+        let p = self.peer?;
+        let peer = &self.cfg.peer;
+        if p.role == Role::Stop {
+            return Some(format!("{peer} is stopped"));
+        }
+        let heard_since = self.lease_base > self.generation_recorded_at;
+        let ready_second = p.role == Role::Second && p.readiness == Readiness::Ready;
+        (self.liveness.peer_up() && heard_since && !ready_second).then(|| {
+            format!(
+                "{peer} ({} {}) heard my data generation {}: it cannot take over without a new \
+                 copy",
+                p.role, p.readiness, self.record.data.generation
+            )
+        })
     }
 
     /// When the peer is lost or confirms none of our heartbeats, serve on only if a witness

@@ -182,6 +182,8 @@ pub struct Machine {
     pub(super) replication: Replication,
     /// As primary: the peer's join attempt whose stream is up, copy included.
     pub(super) copied_join: u64,
+    /// When the current data generation was recorded (adverts carry it from then on).
+    pub(super) generation_recorded_at: Duration,
     /// As SECOND: the complete copy this join attempt starts from, if any.
     pub(super) join_base: Option<super::data::Generation>,
 }
@@ -235,6 +237,7 @@ impl Machine {
             data_mode: DataMode::Off,
             replication: Replication::default(),
             copied_join: 0,
+            generation_recorded_at: now,
             join_base: None,
         };
         let mut out = vec![Action::Log(format!(
@@ -508,6 +511,9 @@ impl Machine {
         }
         if ok {
             if let Step::Persist(record) = &step {
+                if record.data.generation != self.record.data.generation {
+                    self.generation_recorded_at = now;
+                }
                 // Advertised only once durable: the peer decides on what we advertise.
                 self.record = *record;
             }

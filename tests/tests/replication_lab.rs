@@ -63,6 +63,22 @@ fn case(pair: &MirrorPair, name: &str, script: &str) -> Result<String> {
     wait_same_tree(pair).map_err(|e| anyhow!("case {name}: {e:#}"))
 }
 
+/// Writes `script` into node1 (outside the replicated folder) and starts it with python3;
+/// its output goes to the host's `<name>.log`.
+fn run_script(
+    pair: &MirrorPair,
+    name: &str,
+    script: &str,
+    args: &[&str],
+) -> Result<std::process::Child> {
+    let host = pair.nodes[0].host();
+    let path = format!("/var/lib/hakit/{name}.py");
+    host.write_file(&path, script, 0o644)?;
+    let mut command = vec!["python3", path.as_str()];
+    command.extend_from_slice(args);
+    host.spawn(command, &format!("{name}.log"))
+}
+
 /// `count` files `f1..` of `bytes` random bytes in `DATA/sub`, written on node1.
 fn random_files(pair: &MirrorPair, sub: &str, count: u32, bytes: u32) -> Result<()> {
     sh(
@@ -113,17 +129,7 @@ fn the_secondary_holds_every_write_and_takes_over_with_it() -> Result<()> {
         // later writes through that descriptor must reach the SECOND too.
         p.hakit(0, "prim")?;
         p.wait_ready(0, State::Alone)?;
-        p.nodes[0]
-            .host()
-            .write_file("/var/lib/hakit/held.py", HELD_OPEN, 0o644)?;
-        let mut held = p.nodes[0].host().spawn(
-            [
-                "python3",
-                "/var/lib/hakit/held.py",
-                &format!("{DATA}/held.log"),
-            ],
-            "held.log",
-        )?;
+        let mut held = run_script(p, "held", HELD_OPEN, &[&format!("{DATA}/held.log")])?;
         wait_until("the held-open writer starts", DEADLINE, || {
             Ok(sh(p, 0, &format!("cat {DATA}/held.log"))?.contains("before"))
         })?;
@@ -277,17 +283,11 @@ fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()>
             json.contains("\"ack_level\":\"second\"") && json.contains("\"ops_sent\""),
             "the JSON state shows the replication figures: {json}"
         );
-        p.nodes[0]
-            .host()
-            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
-        let mut writer = p.nodes[0].host().spawn(
-            [
-                "python3",
-                "/var/lib/hakit/writer.py",
-                &format!("{DATA}/log"),
-                "/var/lib/hakit/writes",
-            ],
-            "writer.log",
+        let mut writer = run_script(
+            p,
+            "writer",
+            WRITER,
+            &[&format!("{DATA}/log"), "/var/lib/hakit/writes"],
         )?;
         let writes = || -> Result<Vec<f64>> {
             let text = p.nodes[0].host().read_file("/var/lib/hakit/writes")?;
@@ -328,17 +328,11 @@ fn a_secondary_joins_while_the_application_writes() -> Result<()> {
         random_files(p, "bulk", 64, 1 << 20)?;
         p.hakit(0, "prim")?;
         p.wait_ready(0, State::Alone)?;
-        p.nodes[0]
-            .host()
-            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
-        let mut writer = p.nodes[0].host().spawn(
-            [
-                "python3",
-                "/var/lib/hakit/writer.py",
-                &format!("{DATA}/log"),
-                "/var/lib/hakit/writes",
-            ],
-            "writer.log",
+        let mut writer = run_script(
+            p,
+            "writer",
+            WRITER,
+            &[&format!("{DATA}/log"), "/var/lib/hakit/writes"],
         )?;
         p.hakit(1, "second")?;
         p.wait_in_sync(0)?;
@@ -433,17 +427,7 @@ fn a_network_blip_under_a_file_held_open_is_followed_by_one_new_copy() -> Result
     pair.scenario(|p| {
         sh(p, 0, &format!("mkdir -p {DATA}"))?;
         p.start_pair()?;
-        p.nodes[0]
-            .host()
-            .write_file("/var/lib/hakit/log-writer.py", LOG_WRITER, 0o644)?;
-        let mut writer = p.nodes[0].host().spawn(
-            [
-                "python3",
-                "/var/lib/hakit/log-writer.py",
-                &format!("{DATA}/db.log"),
-            ],
-            "log-writer.log",
-        )?;
+        let mut writer = run_script(p, "log-writer", LOG_WRITER, &[&format!("{DATA}/db.log")])?;
         sleep_ms(500);
         p.nodes[1].host().link_down()?;
         sleep_ms(1500);
@@ -598,17 +582,11 @@ fn changes_made_alone_survive_a_sigkill_of_the_primary_and_still_travel_incremen
         p.nodes[1].stop_daemon()?;
         p.wait_ready(0, State::Alone)?;
         // node1, alone, keeps changing files; its daemon is SIGKILLed in the middle.
-        p.nodes[0]
-            .host()
-            .write_file("/var/lib/hakit/writer.py", WRITER, 0o644)?;
-        let mut writer = p.nodes[0].host().spawn(
-            [
-                "python3",
-                "/var/lib/hakit/writer.py",
-                &format!("{DATA}/d/f7"),
-                "/var/lib/hakit/writes",
-            ],
-            "writer.log",
+        let mut writer = run_script(
+            p,
+            "writer",
+            WRITER,
+            &[&format!("{DATA}/d/f7"), "/var/lib/hakit/writes"],
         )?;
         sh(
             p,

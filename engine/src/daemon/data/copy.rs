@@ -13,6 +13,7 @@
 //! during the last pass, not the size of the data.
 
 use super::journal::Journal;
+use super::passes::another_pass;
 use super::replicate::Backing;
 use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator};
@@ -28,11 +29,6 @@ use std::time::{Duration, Instant};
 
 /// Copy requests in flight before the oldest one's verdict is awaited.
 const WINDOW: usize = 256;
-/// Few enough changed paths to copy them with writes waiting.
-const FINAL_PASS_PATHS: usize = 64;
-/// Passes after the first copy before the last one is made anyway (an application changing
-/// many files all the time must not postpone the end forever).
-const MAX_PASSES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 enum Abort {
@@ -111,9 +107,7 @@ impl Copier<'_> {
                 None => changes.push(taken),
             }
         }
-        while totals.passes < MAX_PASSES
-            && changes.iter().map(Changes::len).sum::<usize>() > FINAL_PASS_PATHS
-        {
+        while another_pass(totals.passes, changes.iter().map(Changes::len).sum()) {
             totals.passes += 1;
             self.phase(format!("catch-up pass {}", totals.passes));
             for (index, changed) in changes.iter().enumerate() {

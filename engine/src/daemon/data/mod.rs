@@ -12,6 +12,7 @@
 //! `spawn_blocking` or dedicated threads.
 
 mod copy;
+mod passes;
 pub mod driver;
 pub mod journal;
 mod quarantine;

@@ -8,7 +8,7 @@
 use crate::config::Cluster;
 use crate::farm::membership::Advert;
 use crate::heartbeat::replay::ReplayGuard;
-use crate::heartbeat::wire::{Heartbeat, decode_as, encode};
+use crate::heartbeat::wire::{Heartbeat, Sealer, decode_as};
 use crate::key::HeartbeatKey;
 use crate::modlog::{ModuleLog, Source};
 use std::net::{IpAddr, SocketAddr};
@@ -50,11 +50,8 @@ struct Lan {
 }
 
 pub struct FarmHeartbeats {
-    module: String,
-    me: String,
-    key: HeartbeatKey,
+    sealer: Sealer,
     lans: Vec<Lan>,
-    seq: u64,
     log: ModuleLog,
     pub rejected: Arc<AtomicU64>,
 }
@@ -105,11 +102,8 @@ impl FarmHeartbeats {
             });
         }
         Ok(FarmHeartbeats {
-            module: module.to_string(),
-            me: me.to_string(),
-            key,
+            sealer: Sealer::new(module, me, key),
             lans: out,
-            seq: 0,
             log,
             rejected: Arc::new(AtomicU64::new(0)),
         })
@@ -117,16 +111,7 @@ impl FarmHeartbeats {
 
     /// Sends `advert` to every peer on every lan. A send error is logged once per outage.
     pub fn send(&mut self, advert: Advert) {
-        self.seq += 1;
-        let datagram = encode(
-            &self.key,
-            &Heartbeat {
-                module: self.module.clone(),
-                node: self.me.clone(),
-                seq: self.seq,
-                advert,
-            },
-        );
+        let datagram = self.sealer.seal(advert);
         for (i, lan) in self.lans.iter_mut().enumerate() {
             let mut failed = None;
             for (_, to) in &lan.peers {
@@ -152,8 +137,8 @@ impl FarmHeartbeats {
                 net,
                 socket: lan.socket.clone(),
                 peers: lan.peers.iter().map(|(n, a)| (n.clone(), a.ip())).collect(),
-                module: self.module.clone(),
-                key: self.key.clone(),
+                module: self.sealer.module.clone(),
+                key: self.sealer.key.clone(),
                 guard: ReplayGuard::default(),
                 rejected: self.rejected.clone(),
                 log: self.log.clone(),

@@ -6,7 +6,7 @@
 use super::module_task::Event;
 use crate::config::{Cluster, Module};
 use crate::heartbeat::replay::ReplayGuard;
-use crate::heartbeat::wire::{Heartbeat, decode, encode};
+use crate::heartbeat::wire::{Sealer, decode};
 use crate::key::HeartbeatKey;
 use crate::mirror::advert::Advert;
 use crate::modlog::{ModuleLog, Source};
@@ -34,11 +34,8 @@ pub enum HeartbeatIoError {
 }
 
 pub struct HeartbeatIo {
-    module: String,
-    me: String,
-    key: HeartbeatKey,
+    sealer: Sealer,
     links: Vec<(Arc<UdpSocket>, SocketAddr)>,
-    seq: u64,
     send_errors: Vec<bool>,
     log: ModuleLog,
     /// Datagrams dropped (bad source, bad MAC, replay, wrong module or node).
@@ -77,12 +74,9 @@ impl HeartbeatIo {
             links.push((Arc::new(socket), remote));
         }
         Ok(HeartbeatIo {
-            module: module.name.clone(),
-            me: me.to_string(),
-            key,
+            sealer: Sealer::new(&module.name, me, key),
             send_errors: vec![false; links.len()],
             links,
-            seq: 0,
             log,
             rejected: Arc::new(AtomicU64::new(0)),
         })
@@ -91,16 +85,7 @@ impl HeartbeatIo {
     /// Send one heartbeat on every network. A send error (link down) is logged once per
     /// outage; the peer's liveness is judged on what it receives, not on this.
     pub fn send(&mut self, advert: Advert) {
-        self.seq += 1;
-        let datagram = encode(
-            &self.key,
-            &Heartbeat {
-                module: self.module.clone(),
-                node: self.me.clone(),
-                seq: self.seq,
-                advert,
-            },
-        );
+        let datagram = self.sealer.seal(advert);
         for (i, (socket, remote)) in self.links.iter().enumerate() {
             match socket.try_send_to(&datagram, *remote) {
                 Ok(_) => self.send_errors[i] = false,
@@ -123,9 +108,9 @@ impl HeartbeatIo {
                 net,
                 socket: socket.clone(),
                 expected: *remote,
-                module: self.module.clone(),
+                module: self.sealer.module.clone(),
                 peer: peer.to_string(),
-                key: self.key.clone(),
+                key: self.sealer.key.clone(),
                 guard: ReplayGuard::default(),
                 rejected: self.rejected.clone(),
                 log: self.log.clone(),

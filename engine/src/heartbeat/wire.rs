@@ -74,6 +74,40 @@ pub enum WireError {
 
 /// The datagram for `hb`. Names longer than [`MAX_NAME`] produce a datagram the peer
 /// rejects (configuration keeps them shorter).
+/// Numbers and seals the heartbeats one node sends for one module.
+#[derive(Debug, Clone)]
+pub struct Sealer {
+    pub module: String,
+    pub node: String,
+    pub key: HeartbeatKey,
+    seq: u64,
+}
+
+impl Sealer {
+    pub fn new(module: &str, node: &str, key: HeartbeatKey) -> Sealer {
+        Sealer {
+            module: module.to_string(),
+            node: node.to_string(),
+            key,
+            seq: 0,
+        }
+    }
+
+    /// The next datagram, carrying `advert`.
+    pub fn seal<A: Serialize>(&mut self, advert: A) -> Vec<u8> {
+        self.seq += 1;
+        encode(
+            &self.key,
+            &Heartbeat {
+                module: self.module.clone(),
+                node: self.node.clone(),
+                seq: self.seq,
+                advert,
+            },
+        )
+    }
+}
+
 pub fn encode<A: Serialize>(key: &HeartbeatKey, hb: &Heartbeat<A>) -> Vec<u8> {
     // Cannot fail: adverts are plain integers, booleans, strings, sets and unit enums. Were
     // it ever to, the empty advert is rejected by the peer with a clear error rather than
@@ -274,6 +308,20 @@ mod tests {
 
     fn sealed(body: &[u8]) -> Vec<u8> {
         seal(&key(), len_u32(body.len()), body)
+    }
+
+    #[test]
+    fn a_sealer_numbers_its_heartbeats_from_one() {
+        let mut sealer = Sealer::new("web", "node-a", key());
+        let advert = heartbeat().advert;
+        for seq in 1..=3 {
+            let hb = decode(&key(), &sealer.seal(advert)).unwrap();
+            assert_eq!(
+                (hb.module.as_str(), hb.node.as_str(), hb.seq),
+                ("web", "node-a", seq)
+            );
+            assert_eq!(hb.advert, advert);
+        }
     }
 
     #[test]

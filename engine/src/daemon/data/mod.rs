@@ -12,9 +12,9 @@
 //! `spawn_blocking` or dedicated threads.
 
 mod copy;
-mod passes;
 pub mod driver;
 pub mod journal;
+mod passes;
 mod quarantine;
 mod receive_side;
 mod replicate;

@@ -19,9 +19,15 @@ mod tests {
 
     #[test]
     fn writes_wait_only_for_a_small_last_pass_or_after_the_last_allowed_pass() {
-        assert!(!another_pass(0, 0), "nothing changed: the last pass at once");
+        assert!(
+            !another_pass(0, 0),
+            "nothing changed: the last pass at once"
+        );
         assert!(!another_pass(0, FINAL_PASS_PATHS), "few enough: last pass");
-        assert!(another_pass(0, FINAL_PASS_PATHS + 1), "too many: catch up first");
+        assert!(
+            another_pass(0, FINAL_PASS_PATHS + 1),
+            "too many: catch up first"
+        );
         assert!(another_pass(MAX_PASSES - 1, 10_000));
         assert!(
             !another_pass(MAX_PASSES, 10_000),

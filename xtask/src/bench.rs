@@ -13,6 +13,12 @@
 //! `mirror`: fio through a replicated directory of the same pair: native, ALONE, replicated
 //! (`bench_mirror`).
 //!
+//! `resync`: the replication lab scenarios that measure copies, on a release build: a SECOND
+//! joining 64 MiB while a writer runs (copy time, how long writes waited), a SECOND returning
+//! after changes to a 50 MiB data set (bytes on the primary's cable from the kernel's
+//! interface counters, against the bytes of the changed files), and a lost SECOND (the longest
+//! write while it was being declared lost).
+//!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
 
@@ -54,6 +60,8 @@ enum What {
         #[arg(long, default_value_t = 6)]
         runs: usize,
     },
+    /// Copies to a joining or returning SECOND, and the write stall when it is lost (lab).
+    Resync,
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -70,6 +78,7 @@ pub fn run(args: &Args) -> Result<()> {
         What::Failover { runs } => failover(&release_hakit()?, *runs),
         What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
         What::Rfs(rfs) => crate::bench_rfs::run(rfs),
+        What::Resync => resync(&release_hakit()?),
         What::Mirror(mirror) => crate::bench_mirror::run(&release_hakit()?, mirror),
         What::Farm { repeat, runs } => {
             farm(*repeat)?;
@@ -79,6 +88,28 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// The hakit daemon, built in release for the lab benchmarks.
+/// The lab scenarios print their measurements; run them one at a time, release build.
+fn resync(bin: &std::path::Path) -> Result<()> {
+    cmd::run(
+        cargo()
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "hakit-lab",
+                "--test",
+                "replication_lab",
+            ])
+            .args(["--", "--nocapture", "--test-threads=1"])
+            .args([
+                "a_secondary_joins_while_the_application_writes",
+                "a_returning_secondary_receives_only_what_changed",
+                "a_lost_secondary_stalls_writes_only_until_it_is_declared_lost",
+            ])
+            .env("HAKIT_BIN", bin),
+    )
+}
+
 fn release_hakit() -> Result<std::path::PathBuf> {
     cmd::run(cargo().args(["build", "--release", "-p", "hakit"]))?;
     let bin = target_dir().join("release").join("hakit");

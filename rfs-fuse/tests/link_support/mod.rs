@@ -231,14 +231,19 @@ impl RawPeer {
         }
     }
 
-    /// The next message; `None` at end of stream.
+    /// The next message; `None` at end of stream. A peer that closes with requests of ours
+    /// still unread (it refused one and stopped reading) resets the connection once what it
+    /// sent has been read: that is an end of stream too.
     pub fn recv(&mut self) -> Option<Message> {
         let mut chunk = [0u8; 4096];
         loop {
             if let Some(message) = self.decoder.next().unwrap() {
                 return Some(message);
             }
-            let n = self.stream.read(&mut chunk).unwrap();
+            let n = match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                read => read.unwrap(),
+            };
             if n == 0 {
                 return None;
             }

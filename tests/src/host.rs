@@ -218,6 +218,28 @@ impl Host {
         Ok(())
     }
 
+    /// SIGKILLs every process in the host's network namespace but its holder, one right
+    /// after the other (the software side of a power cut: the daemon, its guardian and the
+    /// application all die before any of them can react). How many were killed.
+    pub fn kill_everything(&self) -> Result<usize> {
+        let out = exec::root("ip", &["netns", "pids", self.netns()])?;
+        let pids = String::from_utf8_lossy(&out.stdout);
+        let pids: Vec<i32> = pids
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("pids of {}: {pids:?}", self.name()))?;
+        let mut killed = 0;
+        for pid in pids.into_iter().filter(|&p| p != self.pid() as i32) {
+            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                Ok(()) => killed += 1,
+                Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(e).with_context(|| format!("SIGKILL to {pid}")),
+            }
+        }
+        Ok(killed)
+    }
+
     /// Cuts the host's cable to the lab's default network: its bridge port goes down (`eth0`
     /// loses carrier, keeps addresses).
     pub fn link_down(&self) -> Result<()> {

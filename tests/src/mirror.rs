@@ -37,6 +37,8 @@ pub struct MirrorConfig {
     pub rfs_dirs: Vec<String>,
     /// `<rfs async>`: `second` or `none`.
     pub rfs_async: String,
+    /// More attributes of `<rfs>` as written in XML, e.g. `reiallowedbw="1024"`.
+    pub rfs_attrs: String,
 }
 
 impl Default for MirrorConfig {
@@ -56,6 +58,7 @@ impl Default for MirrorConfig {
             extra_xml: String::new(),
             rfs_dirs: Vec::new(),
             rfs_async: "second".into(),
+            rfs_attrs: String::new(),
         }
     }
 }
@@ -84,7 +87,10 @@ impl MirrorConfig {
                 .iter()
                 .map(|d| format!(r#"<replicated dir="{d}" mode="read_only"/>"#))
                 .collect();
-            format!("\n  <rfs async=\"{}\">{dirs}</rfs>", self.rfs_async)
+            format!(
+                "\n  <rfs async=\"{}\" {}>{dirs}</rfs>",
+                self.rfs_async, self.rfs_attrs
+            )
         };
         format!(
             r#"<safe><service mode="mirror" defaultprim="{defaultprim}" failover="{failover}" maxloop="3" loop_interval="24h">

@@ -73,6 +73,16 @@ impl Node {
         self.host.kill(&mut daemon, Signal::SIGKILL)
     }
 
+    /// SIGKILLs every process of the node at once (see [`Host::kill_everything`]) and reaps
+    /// the daemon.
+    pub fn kill_everything(&mut self) -> Result<usize> {
+        let killed = self.host.kill_everything()?;
+        if let Some(mut daemon) = self.daemon.take() {
+            daemon.wait()?;
+        }
+        Ok(killed)
+    }
+
     /// SIGTERMs the daemon (a clean shutdown: it stops its modules) and waits for it to exit.
     pub fn stop_daemon(&mut self) -> Result<()> {
         let Some(mut daemon) = self.daemon.take() else {

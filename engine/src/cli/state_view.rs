@@ -96,10 +96,9 @@ fn replication(out: &mut String, view: &ModuleView) {
             let state = match (&link.broken, s.replication_up, &data.copy) {
                 (Some(why), _, _) => format!("BROKEN: {why}"),
                 (None, true, _) => "up".to_string(),
-                (None, false, Some(copy)) => format!(
-                    "copying ({}: {} files, {} bytes so far)",
-                    copy.phase, copy.files, copy.bytes
-                ),
+                (None, false, Some(copy)) => {
+                    format!("copying ({}: {})", copy.phase, copy.summary())
+                }
                 (None, false, None) => "copying".to_string(),
             };
             let us = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} µs"));

@@ -12,8 +12,11 @@
 //! The application's writes wait only during step 4, whose length follows what changed
 //! during the last pass, not the size of the data.
 
+use super::estimate::{Size, changed_size, tree_size};
 use super::journal::Journal;
+use super::pace::Pacer;
 use super::passes::another_pass;
+use super::progress::ProgressMeter;
 use super::replicate::Backing;
 use crate::modlog::{ModuleLog, Source};
 use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator};
@@ -38,31 +41,14 @@ enum Abort {
     Peer(#[from] ReplicationError),
 }
 
-/// How far a copy got, for `hakit state -v`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CopyProgress {
-    /// "full copy", "catch-up pass N", "last changes (writes waiting)", "done".
-    pub phase: String,
-    pub files: u64,
-    pub bytes: u64,
-}
-
-impl CopyProgress {
-    fn note(&mut self, op: &Op) {
-        match op {
-            Op::Create { .. } => self.files += 1,
-            Op::Write { data, .. } => self.bytes += data.len() as u64,
-            _ => {}
-        }
-    }
-}
-
 pub(super) struct Copier<'a> {
     /// Copy only what the journal names (the peer holds everything before it).
     pub incremental: bool,
     pub journal: &'a Journal,
     pub log: &'a ModuleLog,
-    pub progress: &'a Mutex<CopyProgress>,
+    pub progress: &'a ProgressMeter,
+    /// `reiallowedbw`; lifted while writes wait for the last changes.
+    pub pacer: Mutex<Pacer>,
     pub dirs: &'a [PathBuf],
     pub switches: &'a [SwitchReplicator],
     pub backing: &'a Backing,
@@ -93,6 +79,11 @@ impl Copier<'_> {
             Some(journaled) => journaled,
             None => {
                 self.phase("full copy".to_string());
+                let expected = (0..self.dirs.len())
+                    .filter_map(|index| self.backing.path(index))
+                    .map(|path| tree_size(&path))
+                    .fold(Size::default(), |a, b| a + b);
+                self.progress.expect(expected.files, expected.bytes);
                 for index in 0..self.dirs.len() {
                     let stats = self.full(index, &mut window)?;
                     add(&mut totals.copied, stats);
@@ -110,6 +101,8 @@ impl Copier<'_> {
         while another_pass(totals.passes, changes.iter().map(Changes::len).sum()) {
             totals.passes += 1;
             self.phase(format!("catch-up pass {}", totals.passes));
+            let more = self.changed_size(&changes);
+            self.progress.expect_more(more.files, more.bytes);
             for (index, changed) in changes.iter().enumerate() {
                 let stats = self.changed(index, changed, &mut window)?;
                 add(&mut totals.copied, stats);
@@ -161,7 +154,18 @@ impl Copier<'_> {
             }
         }
         self.phase("journaled changes".to_string());
+        let expected = self.changed_size(&all);
+        self.progress.expect(expected.files, expected.bytes);
         Some(all)
+    }
+
+    /// What copying `changes` (one per folder) will send.
+    fn changed_size(&self, changes: &[Changes]) -> Size {
+        changes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| Some(changed_size(&self.backing.path(index)?, c)))
+            .fold(Size::default(), |a, b| a + b)
     }
 
     /// Every overlay records its changes from now on; nothing is half-applied meanwhile.
@@ -228,6 +232,7 @@ impl Copier<'_> {
     ) -> Result<(), String> {
         let frozen: Vec<_> = self.switches.iter().map(|s| s.freeze()).collect();
         let waiting = Instant::now();
+        lock(&self.pacer).lift();
         for (index, (changed, tracker)) in changes.iter_mut().zip(trackers).enumerate() {
             changed.extend(tracker.take());
             totals.final_paths += changed.len();
@@ -258,19 +263,34 @@ impl Copier<'_> {
     }
 
     fn phase(&self, phase: String) {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .phase = phase;
+        self.progress.phase(phase);
     }
 
-    /// A copy operation to the peer, counted.
+    /// A copy operation to the peer, counted, paced by the bandwidth cap.
     fn send(&self, window: &mut VecDeque<Pending>, root: u16, op: Op) -> Result<(), Abort> {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .note(&op);
+        let (files, bytes) = match &op {
+            Op::Create { .. } => (1, 0),
+            Op::Write { data, .. } => (0, data.len() as u64),
+            _ => (0, 0),
+        };
+        if let Some(line) = self.progress.sent(files, bytes) {
+            self.log.line(Source::Engine, &line);
+        }
+        self.pace(bytes)?;
         self.push(window, self.link.send_to(root, op))
+    }
+
+    /// Waits until `bytes` more are within the bandwidth cap.
+    fn pace(&self, bytes: u64) -> Result<(), Abort> {
+        let mut wait = lock(&self.pacer).account(bytes);
+        while !wait.is_zero() {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Err(Abort::Cancelled);
+            }
+            std::thread::sleep(wait);
+            wait = lock(&self.pacer).account(0);
+        }
+        Ok(())
     }
 
     fn push(&self, window: &mut VecDeque<Pending>, pending: Pending) -> Result<(), Abort> {
@@ -285,6 +305,10 @@ impl Copier<'_> {
         }
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn add(total: &mut CopyStats, stats: CopyStats) {

@@ -13,8 +13,11 @@
 
 mod copy;
 pub mod driver;
+pub mod estimate;
 pub mod journal;
+mod pace;
 mod passes;
+mod progress;
 mod quarantine;
 mod receive_side;
 mod replicate;
@@ -24,7 +27,7 @@ use crate::config::{AckLevel, Cluster, Module};
 use crate::mirror::plan::DataMode;
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::{ModuleLog, Source};
-pub use copy::CopyProgress;
+pub use progress::CopyProgress;
 use receive_side::ReceiveSide;
 use rfs_fuse::link::LinkStats;
 use serve_side::ServeSide;
@@ -69,6 +72,8 @@ pub struct DataConfig {
     pub peer: SocketAddr,
     /// The module's state folder (the change journal lives there).
     pub state_dir: PathBuf,
+    /// `reiallowedbw`: a copy's data bytes per second at most.
+    pub reiallowedbw: Option<u64>,
 }
 
 impl DataConfig {
@@ -116,6 +121,7 @@ impl DataConfig {
             listen: addr(me)?,
             peer: addr(peer)?,
             state_dir: module.paths.state_dir.clone(),
+            reiallowedbw: rfs.reiallowedbw,
         }))
     }
 }

@@ -3,8 +3,10 @@
 //! A break at any point is reported once.
 
 use super::DataConfig;
-use super::copy::{Copier, CopyProgress};
+use super::copy::Copier;
 use super::journal::Journal;
+use super::pace::Pacer;
+use super::progress::{CopyProgress, ProgressMeter};
 use crate::mirror::replication::ReplicaTarget;
 use crate::mirror::replication::ReplicationEvent;
 use crate::modlog::{ModuleLog, Source};
@@ -51,7 +53,7 @@ type Slot = Arc<Mutex<Option<Arc<StreamReplicator>>>>;
 
 pub(super) struct ReplicationTask {
     join_id: u64,
-    progress: Arc<Mutex<CopyProgress>>,
+    progress: Arc<ProgressMeter>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
     thread: Option<JoinHandle<()>>,
@@ -68,7 +70,7 @@ struct Ctx {
     events: UnboundedSender<ReplicationEvent>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
-    progress: Arc<Mutex<CopyProgress>>,
+    progress: Arc<ProgressMeter>,
 }
 
 fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Arc<StreamReplicator>>> {
@@ -88,10 +90,7 @@ impl ReplicationTask {
         let join_id = target.join_id;
         let cancelled = Arc::new(AtomicBool::new(false));
         let link: Slot = Arc::new(Mutex::new(None));
-        let progress = Arc::new(Mutex::new(CopyProgress {
-            phase: "connecting".to_string(),
-            ..CopyProgress::default()
-        }));
+        let progress = Arc::new(ProgressMeter::new(cfg.reiallowedbw));
         let ctx = Ctx {
             join_id,
             incremental: target.incremental,
@@ -135,10 +134,7 @@ impl ReplicationTask {
     }
 
     pub fn progress(&self) -> CopyProgress {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.progress.get()
     }
 
     /// End the stream at once (no break is reported; requests awaiting a reply fail and
@@ -203,6 +199,7 @@ impl Ctx {
             journal: &self.journal,
             log: &self.log,
             progress: &self.progress,
+            pacer: Mutex::new(Pacer::new(self.cfg.reiallowedbw)),
             dirs: &self.cfg.dirs,
             switches: &self.switches,
             backing: &self.backing,

@@ -1,8 +1,8 @@
 //! PRIM/ALONE: the overlays mounted read-write over the replicated directories.
 
 use super::DataConfig;
-use super::copy::CopyProgress;
 use super::journal::Journal;
+use super::progress::CopyProgress;
 use super::replicate::{Backing, ReplicationTask};
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::ModuleLog;
@@ -11,6 +11,7 @@ use rfs_fuse::overlay::{
     MountedOverlay, NoReplication, OverlayError, OverlayOptions, SwitchReplicator, mount_in_place,
 };
 use std::fs::File;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -41,6 +42,14 @@ impl ServeSide {
         };
         let mut dirs = Vec::new();
         for dir in &cfg.dirs {
+            // A mount left by a daemon killed with its guardian answers nothing (ENOTCONN)
+            // until it is detached: only then does the folder beneath show.
+            if !dir
+                .symlink_metadata()
+                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+            {
+                rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
+            }
             if !dir.is_dir() {
                 // Serving an empty folder in its place would look like lost data.
                 return Err(format!(
@@ -49,7 +58,6 @@ impl ServeSide {
                     dir.display()
                 ));
             }
-            rfs_fuse::overlay::clean_stale(dir).map_err(|e| e.to_string())?;
             let opened = File::open(dir).map_err(|e| format!("{}: open: {e}", dir.display()))?;
             dirs.push(opened);
         }

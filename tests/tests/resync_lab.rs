@@ -1,0 +1,149 @@
+//! Resynchronisation as an administrator lives it, on real daemons in the lab: a copy that
+//! says how far it got and respects its bandwidth cap, and a node whose every process dies at
+//! once in the middle of changes, whose change journal still names everything.
+
+use anyhow::{Result, anyhow, ensure};
+use hakit_lab::pair::MirrorPair;
+use hakit_lab::torture::{Writer, install_writer, parse_records, verify};
+use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
+
+const DATA: &str = "/srv/app/data";
+
+fn config(rfs_attrs: &str) -> MirrorConfig {
+    MirrorConfig {
+        rfs_dirs: vec![DATA.to_string()],
+        rfs_attrs: rfs_attrs.to_string(),
+        ..MirrorConfig::default()
+    }
+}
+
+fn sh(pair: &MirrorPair, i: usize, script: &str) -> Result<String> {
+    pair.nodes[i].host().run_ok(["sh", "-c", script])
+}
+
+/// The line of node `i`'s module log that reports the last completed copy.
+fn copy_report(pair: &MirrorPair, i: usize) -> Result<String> {
+    let log = pair.module_log(i)?;
+    log.lines()
+        .rfind(|l| l.contains("replication to node2 is up"))
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no copy report in node{}'s log:\n{log}", i + 1))
+}
+
+/// The copy's duration from its report ("... data bytes in 12345 ms while ...").
+fn copy_ms(report: &str) -> Result<u64> {
+    let after = report
+        .split(" data bytes in ")
+        .nth(1)
+        .ok_or_else(|| anyhow!("no duration in {report}"))?;
+    Ok(after.split(' ').next().unwrap_or("").parse()?)
+}
+
+#[test]
+fn a_capped_copy_says_what_is_left_and_never_runs_faster_than_the_cap() -> Result<()> {
+    const CAP_KIB: u64 = 1024;
+    const FILES: u64 = 12;
+    let mut pair = MirrorPair::new("rfscap", config(&format!("reiallowedbw=\"{CAP_KIB}\"")))?;
+    pair.scenario(|p| {
+        sh(
+            p,
+            0,
+            &format!(
+                "mkdir -p {DATA} && for i in $(seq 1 {FILES}); do \
+                 head -c 1048576 /dev/urandom > {DATA}/f$i; done"
+            ),
+        )?;
+        p.hakit(0, "prim")?;
+        p.hakit(1, "second")?;
+        let mut seen = String::new();
+        wait_until("node1 to show the copy's progress", DEADLINE, || {
+            seen = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
+            Ok(seen.contains("copying (full copy: ")
+                && seen.contains(&format!(" of {FILES}.0 MiB, "))
+                && seen.contains(&format!(" of {FILES} files, "))
+                && seen.contains("ETA ")
+                && seen.contains(&format!("capped at {CAP_KIB} KiB/s")))
+        })?;
+        println!("while copying: {seen}");
+        p.wait_in_sync(0)?;
+        let report = copy_report(p, 0)?;
+        let ms = copy_ms(&report)?;
+        // A lower bound only: a slow machine makes the copy longer, never shorter.
+        let least = FILES * 1000 * 1024 / CAP_KIB;
+        ensure!(
+            ms >= least,
+            "{FILES} MiB copied in {ms} ms: faster than {CAP_KIB} KiB/s allows ({least} ms)\n{report}"
+        );
+        let log = p.module_log(0)?;
+        ensure!(
+            log.contains("copy progress (full copy): ") && log.contains("MiB/s, ETA "),
+            "the module log repeats the progress of a long copy:\n{log}"
+        );
+        println!("{report}");
+        Ok(())
+    })
+}
+
+#[test]
+fn every_process_of_the_alone_node_killed_at_once_loses_no_change() -> Result<()> {
+    let mut pair = MirrorPair::new("rfspower", config(""))?;
+    pair.scenario(|p| {
+        sh(
+            p,
+            0,
+            &format!(
+                "mkdir -p {DATA}/d && for i in $(seq 1 40); do \
+                 head -c 65536 /dev/urandom > {DATA}/d/f$i; done"
+            ),
+        )?;
+        p.start_pair()?;
+        p.nodes[1].stop_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        let host = p.nodes[0].host().clone();
+        install_writer(&host)?;
+        let mut writer = Writer::start(
+            &host,
+            "alone",
+            &format!("{DATA}/records"),
+            "/var/lib/hakit/acked-records",
+            true,
+            7,
+        )?;
+        sh(
+            p,
+            0,
+            &format!(
+                "cd {DATA}/d && echo changed > f1 && mv f2 moved2 && rm f3 && \
+                 head -c 4096 /dev/urandom | dd of=f4 bs=4096 seek=3 conv=notrunc 2>/dev/null && \
+                 truncate -s 100 f5 && mkdir new && echo n > new/file"
+            ),
+        )?;
+        wait_until("the writer to acknowledge records", DEADLINE, || {
+            Ok(writer.acked()?.len() > 200)
+        })?;
+        let killed = p.nodes[0].kill_everything()?;
+        writer.kill()?;
+        writer.reap(DEADLINE)?;
+        let acked = writer.acked()?;
+        println!("killed {killed} processes of node1 at once; {} records acknowledged", acked.len());
+        p.nodes[0].start_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        p.nodes[1].start_daemon()?;
+        p.wait_in_sync(0)?;
+        let report = copy_report(p, 0)?;
+        ensure!(
+            report.contains("only what the change journal names"),
+            "{report}"
+        );
+        let held = sh(p, 1, &format!("cat {DATA}/records"))?;
+        verify(parse_records(held.as_bytes())?, &acked)?;
+        let same = |i| sh(p, i, &format!("cd {DATA} && find . -printf '%p %s %m\\n' | sort && find . -type f | sort | xargs md5sum"));
+        let (one, two) = (same(0)?, same(1)?);
+        ensure!(one == two, "the trees differ:\n{one}\n---\n{two}");
+        ensure!(
+            one.contains("./d/moved2 ") && !one.contains("./d/f3 ") && one.contains("./d/new/file "),
+            "{one}"
+        );
+        Ok(())
+    })
+}

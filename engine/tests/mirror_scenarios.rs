@@ -2,7 +2,7 @@
 
 mod sim;
 
-use hakit::config::{CheckAction, DefaultPrim};
+use hakit::config::{CheckAction, DefaultPrim, SplitBrainWinner};
 use hakit::mirror::data::LastRole;
 use hakit::mirror::fsm::Command;
 use hakit::mirror::plan::Script;
@@ -331,6 +331,29 @@ fn without_witness_a_partition_gives_two_alone_nodes_and_healing_keeps_one() {
     );
     assert!(logs.contains("SPLIT BRAIN"), "{logs}");
     assert!(logs.contains("re-announcing the virtual IPs"), "{logs}");
+}
+
+#[test]
+fn a_configured_split_brain_winner_keeps_its_data_even_having_served_less() {
+    let mut w = pair(Options {
+        splitbrain_winner: SplitBrainWinner::Node("node2".into()),
+        ..Options::default()
+    });
+    assert_eq!(roles(&w), (Some(Role::Prim), Some(Role::Second)));
+    w.nodes[0].connected = false;
+    w.run_until("split brain", SECS(10), |w| {
+        roles(w) == (Some(Role::Alone), Some(Role::Alone))
+    });
+    w.run_for(SECS(3));
+    w.nodes[0].connected = true;
+    w.run_until("node2 PRIM, node1 SECOND", SECS(15), |w| {
+        roles(w) == (Some(Role::Second), Some(Role::Prim)) && w.settled(0) && w.settled(1)
+    });
+    let log = w.nodes[0].log.join("\n");
+    assert!(
+        log.contains("I stop serving (splitbrain_winner is node2)"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -58,6 +58,8 @@ pub struct Module {
     pub failover: bool,
     /// Mirror only: a farm module rejects `defaultprim` and keeps [`DefaultPrim::Alone`].
     pub defaultprim: DefaultPrim,
+    /// `splitbrain_winner` (hakit extension): whose data a healed split brain keeps.
+    pub splitbrain_winner: SplitBrainWinner,
     /// Local restarts allowed within `loop_interval` before a checker escalates to stopstart.
     pub maxloop: u32,
     pub loop_interval: Duration,
@@ -148,6 +150,18 @@ pub enum LbFilter {
     OnAddr,
     /// `on_port`: the client address and port.
     OnPort,
+}
+
+/// After a split brain (both nodes served), whose data is kept; the other side's changes
+/// are saved aside in its quarantine folder before it takes the winner's copy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SplitBrainWinner {
+    /// The side that served longest (when both still serve), or the later data generation
+    /// (when both restart): the side that most likely holds the most work.
+    #[default]
+    Longest,
+    /// This node's side always wins.
+    Node(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

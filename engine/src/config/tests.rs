@@ -49,6 +49,7 @@ fn defaults() -> Module {
         mode: Mode::Mirror,
         failover: true,
         defaultprim: DefaultPrim::Alone,
+        splitbrain_winner: SplitBrainWinner::Longest,
         maxloop: 3,
         loop_interval: Duration::from_secs(24 * 3600),
         heart: Heart {

@@ -13,7 +13,7 @@ use super::duration::TimeUnit;
 use super::error::ConfigError;
 use super::fields::{Doc, expected, nonzero_time, on_off, pos_of, positive, time, whole};
 use super::macros::{self, MACRO};
-use super::model::{Cluster, DefaultPrim, Mode, Module, ModulePaths, User};
+use super::model::{Cluster, DefaultPrim, Mode, Module, ModulePaths, SplitBrainWinner, User};
 use super::xml::{Element, Pos};
 
 const DEFAULT_MAXLOOP: u32 = 3;
@@ -72,6 +72,7 @@ fn service_el(
             "id",
             "failover",
             "defaultprim",
+            "splitbrain_winner",
             "maxloop",
             "loop_interval",
             "boot",
@@ -134,6 +135,9 @@ fn service_el(
         defaultprim: doc.opt(el, "defaultprim", DefaultPrim::Alone, |s| {
             defaultprim(s, &nodes)
         })?,
+        splitbrain_winner: doc.opt(el, "splitbrain_winner", SplitBrainWinner::Longest, |s| {
+            splitbrain_winner(s, &nodes)
+        })?,
         maxloop: doc.opt(el, "maxloop", DEFAULT_MAXLOOP, whole)?,
         // Bare numbers are hours, as in the model product.
         loop_interval: doc.opt(
@@ -192,8 +196,14 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 /// Rejects what only a mirror module has: a farm has no primary, no `<heart>` (its heartbeat
 /// is `<farm>`) and replicates nothing.
 fn farm_only(el: &Element, doc: &Doc) -> Result<(), ConfigError> {
-    if let Some(a) = el.attr("defaultprim") {
-        return Err(doc.attr_error(el, a, "a farm module has no primary (remove defaultprim)"));
+    for attr in ["defaultprim", "splitbrain_winner"] {
+        if let Some(a) = el.attr(attr) {
+            return Err(doc.attr_error(
+                el,
+                a,
+                format!("a farm module has no primary (remove {attr})"),
+            ));
+        }
     }
     for (child, instead) in [
         (
@@ -231,6 +241,17 @@ fn defaultprim(s: &str, nodes: &[&str]) -> Result<DefaultPrim, String> {
         node if nodes.contains(&node) => Ok(DefaultPrim::Node(node.to_string())),
         node => Err(format!(
             "{node} is not a node of cluster.xml (use alone, lastprim or one of: {})",
+            nodes.join(", ")
+        )),
+    }
+}
+
+fn splitbrain_winner(s: &str, nodes: &[&str]) -> Result<SplitBrainWinner, String> {
+    match s {
+        "longest" => Ok(SplitBrainWinner::Longest),
+        node if nodes.contains(&node) => Ok(SplitBrainWinner::Node(node.to_string())),
+        node => Err(format!(
+            "{node} is not a node of cluster.xml (use longest or one of: {})",
             nodes.join(", ")
         )),
     }

@@ -1,7 +1,7 @@
 //! Who should serve, decided identically on both nodes from what both advertise.
 
 use super::data::{DataRecord, Relation};
-use crate::config::DefaultPrim;
+use crate::config::{DefaultPrim, SplitBrainWinner};
 use std::time::Duration;
 
 /// One node as seen by the arbitration: its name, data and whether it may lead.
@@ -25,6 +25,7 @@ pub fn pick_primary<'a>(
     a: Candidate<'a>,
     b: Candidate<'a>,
     defaultprim: &DefaultPrim,
+    winner: &SplitBrainWinner,
 ) -> Result<(&'a str, String), String> {
     let (eligible_a, eligible_b) = (a.eligible(), b.eligible());
     let only = |x: Candidate<'a>, ok: bool, why: &str| {
@@ -50,26 +51,37 @@ pub fn pick_primary<'a>(
             (true, true) => Ok(pick_between_equals(a, b, defaultprim)),
         },
         Relation::Diverged => {
-            let pick = match (eligible_a, eligible_b) {
+            let (pick, why) = match (eligible_a, eligible_b) {
                 (false, false) => return Err("split brain and neither copy is usable".into()),
-                (true, false) => a,
-                (false, true) => b,
-                (true, true) => {
-                    let key =
-                        |c: Candidate<'a>| (std::cmp::Reverse(c.data.generation.counter), c.name);
-                    if key(a) <= key(b) { a } else { b }
-                }
+                (true, false) => (a, "the only complete copy"),
+                (false, true) => (b, "the only complete copy"),
+                (true, true) => pick_split_brain_winner(a, b, winner),
             };
             Ok((
                 pick.name,
                 format!(
-                    "split brain: both nodes changed the data since generation {}; {} has the \
-                     later generation {}",
+                    "split brain: both nodes changed the data since generation {}; {} keeps \
+                     its data ({why}, generation {})",
                     a.data.synced, pick.name, pick.data.generation
                 ),
             ))
         }
     }
+}
+
+/// Two usable, diverged copies: the configured winner, or the later generation.
+fn pick_split_brain_winner<'a>(
+    a: Candidate<'a>,
+    b: Candidate<'a>,
+    winner: &SplitBrainWinner,
+) -> (Candidate<'a>, &'static str) {
+    if let SplitBrainWinner::Node(n) = winner
+        && let Some(c) = [a, b].into_iter().find(|c| c.name == n)
+    {
+        return (c, "splitbrain_winner");
+    }
+    let key = |c: Candidate<'a>| (std::cmp::Reverse(c.data.generation.counter), c.name);
+    (if key(a) <= key(b) { a } else { b }, "the later generation")
 }
 
 fn pick_between_equals<'a>(
@@ -138,8 +150,17 @@ mod tests {
     }
 
     fn both_orders(a: Candidate, b: Candidate, dp: &DefaultPrim) -> Result<String, String> {
-        let x = pick_primary(a, b, dp).map(|(n, _)| n.to_string());
-        let y = pick_primary(b, a, dp).map(|(n, _)| n.to_string());
+        both_orders_with(a, b, dp, &SplitBrainWinner::Longest)
+    }
+
+    fn both_orders_with(
+        a: Candidate,
+        b: Candidate,
+        dp: &DefaultPrim,
+        winner: &SplitBrainWinner,
+    ) -> Result<String, String> {
+        let x = pick_primary(a, b, dp, winner).map(|(n, _)| n.to_string());
+        let y = pick_primary(b, a, dp, winner).map(|(n, _)| n.to_string());
         assert_eq!(x.is_ok(), y.is_ok());
         if let (Ok(x), Ok(y)) = (&x, &y) {
             assert_eq!(x, y, "arbitration must not depend on who asks");
@@ -194,6 +215,26 @@ mod tests {
         assert_eq!(
             both_orders(cand("n1", &a), cand("n2", &b), &DefaultPrim::Alone),
             Ok("n1".into())
+        );
+        let n2 = SplitBrainWinner::Node("n2".into());
+        assert_eq!(
+            both_orders_with(cand("n1", &a), cand("n2", &b), &DefaultPrim::Alone, &n2),
+            Ok("n2".into()),
+            "the configured winner keeps its data even with the earlier generation"
+        );
+        let incomplete = DataRecord {
+            consistent: false,
+            ..b
+        };
+        assert_eq!(
+            both_orders_with(
+                cand("n1", &a),
+                cand("n2", &incomplete),
+                &DefaultPrim::Alone,
+                &n2
+            ),
+            Ok("n1".into()),
+            "but never with an incomplete copy"
         );
     }
 

@@ -190,7 +190,12 @@ impl Machine {
                             data: &p.data,
                             join_only: p.join_only,
                         };
-                        match pick_primary(me, them, &self.cfg.defaultprim) {
+                        match pick_primary(
+                            me,
+                            them,
+                            &self.cfg.defaultprim,
+                            &self.cfg.splitbrain_winner,
+                        ) {
                             Ok((name, why)) if name == self.cfg.me => {
                                 let reason = format!("both nodes waiting; {why}");
                                 self.become_alone(now, reason, out);

@@ -6,7 +6,7 @@ use super::data::LastRole;
 use super::fsm::{Action, Machine};
 use super::plan::{DataMode, Script, Step};
 use super::role::{Readiness, Role};
-use crate::config::DefaultPrim;
+use crate::config::{DefaultPrim, SplitBrainWinner};
 use std::time::Duration;
 
 impl Machine {
@@ -226,10 +226,20 @@ impl Machine {
             .serving_since
             .map_or(Duration::ZERO, |t| now.saturating_sub(t));
         let theirs = Duration::from_millis(p.serving_ms);
-        if keeps_serving(mine, theirs, 2 * self.cfg.pulse) {
+        let (keep, why) = match &self.cfg.splitbrain_winner {
+            SplitBrainWinner::Node(winner) => (
+                *winner == self.cfg.me,
+                format!("splitbrain_winner is {winner}"),
+            ),
+            SplitBrainWinner::Longest => (
+                keeps_serving(mine, theirs, 2 * self.cfg.pulse),
+                "the side that served longer wins".to_string(),
+            ),
+        };
+        if keep {
             // Said once per episode (the durations would make every tick's line new).
             let reason = format!(
-                "SPLIT BRAIN: {} also serves; I keep serving, having served longer",
+                "SPLIT BRAIN: {} also serves; I keep serving and my data ({why})",
                 self.cfg.peer
             );
             if reason != self.reason {
@@ -243,8 +253,8 @@ impl Machine {
             return;
         }
         let reason = format!(
-            "SPLIT BRAIN: {} also serves (for {} ms, me for {} ms): I stop serving; my writes \
-             since generation {} diverge from its data",
+            "SPLIT BRAIN: {} also serves (for {} ms, me for {} ms): I stop serving ({why}); my \
+             writes since generation {} diverge from its data",
             self.cfg.peer,
             theirs.as_millis(),
             mine.as_millis(),

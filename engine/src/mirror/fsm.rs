@@ -12,7 +12,7 @@ use super::replication::{ReplicaTarget, Replication, ReplicationEvent};
 use super::role::{Readiness, Role};
 use super::witness::WitnessProbe;
 use crate::checkers::restart_budget::RestartBudget;
-use crate::config::{CheckAction, CheckClass, DefaultPrim};
+use crate::config::{CheckAction, CheckClass, DefaultPrim, SplitBrainWinner};
 use crate::heartbeat::liveness::{Liveness, LivenessEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -28,6 +28,7 @@ pub struct MachineConfig {
     pub timeout: Duration,
     pub failover: bool,
     pub defaultprim: DefaultPrim,
+    pub splitbrain_winner: SplitBrainWinner,
     pub maxloop: u32,
     pub loop_interval: Duration,
     /// How long a witness probe may take, when a split-brain checker is configured.

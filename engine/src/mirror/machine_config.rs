@@ -44,6 +44,7 @@ pub fn machine_config(module: &Module, me: &str, peer: &str) -> MachineConfig {
         timeout: module.heart.timeout,
         failover: module.failover,
         defaultprim: module.defaultprim.clone(),
+        splitbrain_winner: module.splitbrain_winner.clone(),
         maxloop: module.maxloop,
         loop_interval: module.loop_interval,
         witness_timeout: module

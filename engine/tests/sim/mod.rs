@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use hakit::config::{CheckAction, CheckClass, DefaultPrim};
+use hakit::config::{CheckAction, CheckClass, DefaultPrim, SplitBrainWinner};
 use hakit::mirror::fsm::{Action, CheckerSpec, Command, Input, Machine, MachineConfig};
 use hakit::mirror::plan::{DataMode, NodeRecord, Script, Step};
 use hakit::mirror::replication::{ReplicaTarget, ReplicationEvent};
@@ -21,6 +21,7 @@ pub const WITNESS_TIMEOUT: Duration = Duration::from_millis(200);
 pub struct Options {
     pub failover: bool,
     pub defaultprim: DefaultPrim,
+    pub splitbrain_winner: SplitBrainWinner,
     pub witness: bool,
     pub maxloop: u32,
     pub checkers: Vec<CheckerSpec>,
@@ -37,6 +38,7 @@ impl Default for Options {
         Options {
             failover: true,
             defaultprim: DefaultPrim::Alone,
+            splitbrain_winner: SplitBrainWinner::Longest,
             witness: false,
             maxloop: 3,
             checkers: vec![],
@@ -119,6 +121,7 @@ impl World {
                     timeout: TIMEOUT,
                     failover: opts.failover,
                     defaultprim: opts.defaultprim.clone(),
+                    splitbrain_winner: opts.splitbrain_winner.clone(),
                     maxloop: opts.maxloop,
                     loop_interval: Duration::from_secs(3600),
                     witness_timeout: opts.witness.then_some(WITNESS_TIMEOUT),

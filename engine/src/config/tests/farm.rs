@@ -268,6 +268,11 @@ fn farm_errors_name_their_place() {
             ":1:28: service: attribute defaultprim=\"node1\": a farm module has no primary \
              (remove defaultprim)",
         ),
+        (
+            "<safe><service mode=\"farm\" splitbrain_winner=\"node1\"/></safe>".into(),
+            ":1:28: service: attribute splitbrain_winner=\"node1\": a farm module has no \
+             primary (remove splitbrain_winner)",
+        ),
         // <vip> addresses
         (
             farm_service(

@@ -19,7 +19,7 @@ const FULL: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <safe>
   <macro name="VIP" value="10.0.0.100"/>
   <macro name="APP" value="/srv/app"/>
-  <service mode="mirror" id="2" failover="off" defaultprim="node2" maxloop="5"
+  <service mode="mirror" id="2" failover="off" defaultprim="node2" splitbrain_winner="node1" maxloop="5"
            loop_interval="12" boot="auto">
     <heart pulse="100ms" timeout="1s">
       <heartbeat name="backup"/>
@@ -66,6 +66,7 @@ fn full_example() {
         id: 2,
         failover: false,
         defaultprim: DefaultPrim::Node("node2".into()),
+        splitbrain_winner: SplitBrainWinner::Node("node1".into()),
         maxloop: 5,
         loop_interval: Duration::from_secs(12 * 3600),
         heart: Heart {
@@ -293,6 +294,29 @@ fn defaultprim_values() {
 }
 
 #[test]
+fn splitbrain_winner_values() {
+    let winner = |v: &str| {
+        parse(&format!(
+            "<safe><service mode=\"mirror\" splitbrain_winner=\"{v}\"/></safe>"
+        ))
+    };
+    assert_eq!(
+        winner("longest").unwrap().splitbrain_winner,
+        SplitBrainWinner::Longest
+    );
+    assert_eq!(
+        winner("node2").unwrap().splitbrain_winner,
+        SplitBrainWinner::Node("node2".into())
+    );
+    assert_eq!(
+        winner("most").unwrap_err(),
+        "/etc/hakit/modules/web/conf/userconfig.xml:1:30: service: attribute \
+         splitbrain_winner=\"most\": most is not a node of cluster.xml (use longest or one of: \
+         node1, node2)"
+    );
+}
+
+#[test]
 fn time_with_unknown_unit() {
     assert_eq!(
         err(&service("  <heart pulse=\"700\" timeout=\"3x\"/>")),
@@ -450,7 +474,8 @@ fn unknown_attribute() {
     assert_eq!(
         err("<safe><service mode=\"mirror\" color=\"red\"/></safe>"),
         "/etc/hakit/modules/web/conf/userconfig.xml:1:30: service: unknown attribute \"color\" \
-         (allowed: mode, id, failover, defaultprim, maxloop, loop_interval, boot)"
+         (allowed: mode, id, failover, defaultprim, splitbrain_winner, maxloop, loop_interval, \
+         boot)"
     );
 }
 

@@ -156,6 +156,42 @@ fn a_primary_lost_during_the_copy_leaves_the_second_waiting_with_an_incomplete_c
 }
 
 #[test]
+fn a_second_stopped_during_the_copy_stops_at_once_and_then_refuses_prim() {
+    // Stopped while it waits for the copy, or just before (its stop is then deferred until
+    // the step that runs ends, and must not wait for the copy).
+    for moment in ["waiting for node1 to copy", "WAIT -> SECOND"] {
+        let mut w = World::new(
+            7,
+            Options {
+                has_data: true,
+                ..Options::default()
+            },
+        );
+        w.command(0, Command::Prim).unwrap();
+        w.command(1, Command::Second).unwrap();
+        w.run_until(moment, SECS(10), |w| {
+            w.nodes[1].log.last().is_some_and(|l| l.contains(moment))
+        });
+        w.command(1, Command::Stop).unwrap();
+        w.run_until("node2 stopped", SECS(5), |w| {
+            w.role(1) == Some(Role::Stop) && w.settled(1)
+        });
+        assert!(!w.nodes[1].disk.data.consistent, "{moment}: {}", w.dump());
+        w.command(0, Command::Stop).unwrap();
+        w.run_until("node1 stopped", SECS(5), |w| {
+            w.role(0) == Some(Role::Stop) && w.settled(0)
+        });
+        w.run_for(SECS(1));
+        let refusal = w.command(1, Command::Prim).unwrap_err();
+        assert!(refusal.contains("incomplete"), "{moment}: {refusal}");
+        w.command(1, Command::Primforce).unwrap();
+        w.run_until("node2 serves its copy", SECS(5), |w| {
+            w.role(1) == Some(Role::Alone) && w.settled(1)
+        });
+    }
+}
+
+#[test]
 fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
     let mut w = data_pair();
     w.run_for(SECS(1));

@@ -43,6 +43,11 @@ impl Node {
         self.host.run_ok(self.command(args))
     }
 
+    /// `hakit <args>` inside the node, whatever its exit status (to check a refusal).
+    pub fn hakit_output(&self, args: &[&str]) -> Result<std::process::Output> {
+        self.host.run(self.command(args))
+    }
+
     /// `hakit <args>` as a command line for [`Host::run`] and friends.
     fn command<'a>(&'a self, args: &[&'a str]) -> Vec<&'a OsStr> {
         let mut command = vec![self.bin.as_os_str()];

@@ -147,3 +147,62 @@ fn every_process_of_the_alone_node_killed_at_once_loses_no_change() -> Result<()
         Ok(())
     })
 }
+
+#[test]
+fn a_node_stopped_mid_copy_refuses_prim_and_primforce_makes_its_data_the_reference() -> Result<()> {
+    // A slow copy (cap 1 MiB/s, 12 MiB) leaves time to stop the SECOND half-way through it.
+    let mut pair = MirrorPair::new("rfshalf", config("reiallowedbw=\"1024\""))?;
+    pair.scenario(|p| {
+        sh(
+            p,
+            0,
+            &format!(
+                "mkdir -p {DATA} && for i in $(seq 1 12); do \
+                 head -c 1048576 /dev/urandom > {DATA}/f$i; done"
+            ),
+        )?;
+        p.hakit(0, "prim")?;
+        p.hakit(1, "second")?;
+        wait_until("node1 to copy some data", DEADLINE, || {
+            let state = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
+            Ok(state.contains("copying (full copy: ") && !state.contains("full copy: 0.0 of"))
+        })?;
+        p.hakit(1, "stop")?;
+        p.wait_ready(0, State::Alone)?;
+        p.hakit(0, "stop")?;
+        p.wait_state(0, State::Stop)?;
+        p.wait_state(1, State::Stop)?;
+        wait_until("node2 to see node1 stopped", DEADLINE, || {
+            Ok(p.hakit(1, "state")?.contains("peer node1: STOP"))
+        })?;
+        let refused = p.nodes[1].hakit_output(&["prim", "-m", p.module()])?;
+        let said = String::from_utf8_lossy(&refused.stdout).into_owned()
+            + &String::from_utf8_lossy(&refused.stderr);
+        ensure!(
+            refused.status.code() == Some(5)
+                && said.contains("incomplete")
+                && said.contains("primforce"),
+            "prim on a half-copied node is refused with the reason and the way out: {:?} {said}",
+            refused.status
+        );
+        p.hakit(1, "primforce")?;
+        p.wait_ready(1, State::Alone)?;
+        let forced = sh(p, 1, &format!("ls {DATA} | wc -l"))?;
+        p.hakit(0, "start")?;
+        p.wait_in_sync(1)?;
+        let log = p.module_log(1)?;
+        let report = log
+            .lines()
+            .rfind(|l| l.contains("replication to node1 is up"))
+            .ok_or_else(|| anyhow!("no copy to node1:\n{log}"))?;
+        ensure!(
+            !report.contains("only what the change journal names"),
+            "the old primary gets the forced node's whole copy: {report}"
+        );
+        let listing = |i| sh(p, i, &format!("cd {DATA} && ls | sort && cat * | md5sum"));
+        let (one, two) = (listing(0)?, listing(1)?);
+        ensure!(one == two, "node1 holds node2's data:\n{one}\n---\n{two}");
+        println!("forced node held {} files; {report}", forced.trim());
+        Ok(())
+    })
+}

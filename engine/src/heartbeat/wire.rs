@@ -277,6 +277,7 @@ mod tests {
                 data: DataRecord {
                     generation: Generation { counter: 3, tag: 9 },
                     synced: Generation { counter: 2, tag: 5 },
+                    previous: Generation { counter: 2, tag: 5 },
                     consistent: true,
                     last_role: LastRole::Prim,
                 },
@@ -358,6 +359,7 @@ mod tests {
         a.data = DataRecord {
             generation: g,
             synced: g,
+            previous: g,
             consistent: false,
             last_role: LastRole::HandedOver,
         };

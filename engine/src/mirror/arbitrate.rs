@@ -136,6 +136,7 @@ mod tests {
                 counter: synced,
                 tag: synced * 10 + 1,
             },
+            previous: Generation::NONE,
             consistent: true,
             last_role,
         }

@@ -43,6 +43,9 @@ impl Machine {
                 .as_ref()
                 .map(|s| format!("{s:?}"))
                 .unwrap_or_default();
+            if command == Command::Stop && self.awaiting_copy() {
+                return Ok(self.stop_during_copy(now, false, out));
+            }
             if command == Command::Stop {
                 self.deferred_stop = Some(false);
                 return Ok(format!("will stop once the current step ({running}) ends"));
@@ -227,7 +230,9 @@ impl Machine {
     pub fn shutdown(&mut self, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();
         self.restart_after_stop = None;
-        if self.plan.is_some() {
+        if self.awaiting_copy() {
+            self.stop_during_copy(now, true, &mut out);
+        } else if self.plan.is_some() {
             self.deferred_stop = Some(true);
         } else if self.role != Role::Stop {
             self.stop_keeping(
@@ -238,6 +243,26 @@ impl Machine {
             );
         }
         out
+    }
+
+    /// `stop` while the primary copies its data here: the copy is given up at once (it may
+    /// take long), this node's copy stays marked incomplete.
+    pub(super) fn stop_during_copy(
+        &mut self,
+        now: Duration,
+        keep_started: bool,
+        out: &mut Vec<Action>,
+    ) -> String {
+        self.plan = None;
+        self.second_ready = false;
+        self.deferred_stop = None;
+        let reason = "stopped during the copy from the primary: my copy stays incomplete \
+                      (`prim` is refused until a copy completes, `primforce` overrides)"
+            .to_string();
+        self.stop_keeping(now, reason, keep_started, out);
+        "stopping now: the copy from the primary is interrupted and this node's copy stays \
+         incomplete"
+            .to_string()
     }
 
     pub(super) fn stop_keeping(

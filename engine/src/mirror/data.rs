@@ -67,6 +67,11 @@ pub struct DataRecord {
     pub generation: Generation,
     /// The last generation this node held in common with its peer.
     pub synced: Generation,
+    /// The generation `generation` followed (an ancestor, like `synced`): a peer still at
+    /// it is behind, whether or not it was recorded in sync (its copy may have completed
+    /// just before the stream broke).
+    #[serde(default)]
+    pub previous: Generation,
     /// False from the start of a resynchronisation into this node until its end: a copy
     /// half-way through a resync is not a usable copy.
     pub consistent: bool,
@@ -78,6 +83,7 @@ impl Default for DataRecord {
         DataRecord {
             generation: Generation::NONE,
             synced: Generation::NONE,
+            previous: Generation::NONE,
             consistent: true,
             last_role: LastRole::Never,
         }
@@ -108,10 +114,15 @@ impl DataRecord {
             (true, false) => Relation::PeerNewer,
             (false, true) => Relation::MineNewer,
             (false, false) if mine == theirs => Relation::Same,
-            (false, false) if mine == peer.synced => Relation::PeerNewer,
-            (false, false) if theirs == self.synced => Relation::MineNewer,
+            (false, false) if peer.descends_from(mine) => Relation::PeerNewer,
+            (false, false) if self.descends_from(theirs) => Relation::MineNewer,
             (false, false) => Relation::Diverged,
         }
+    }
+
+    /// Whether `ancestor` is a generation this node's data grew from.
+    fn descends_from(&self, ancestor: Generation) -> bool {
+        ancestor == self.synced || ancestor == self.previous
     }
 
     /// May this node start serving without hearing its peer, on its own?
@@ -150,6 +161,7 @@ mod tests {
         DataRecord {
             generation: g(generation),
             synced: g(synced),
+            previous: g(generation.saturating_sub(1)),
             consistent: true,
             last_role: LastRole::Prim,
         }
@@ -164,6 +176,16 @@ mod tests {
         // The peer went ALONE from our common generation 3.
         assert_eq!(rec(3, 3).relation_to(&rec(4, 3)), Relation::PeerNewer);
         assert_eq!(rec(4, 3).relation_to(&rec(3, 3)), Relation::MineNewer);
+    }
+
+    #[test]
+    fn a_peer_at_my_previous_generation_is_behind_even_if_never_recorded_in_sync() {
+        // The copy to the peer completed, then the stream broke before the primary recorded
+        // it in sync: the primary moved to generation 2 with synced still 0.
+        let primary = rec(2, 0);
+        let peer = rec(1, 1);
+        assert_eq!(primary.relation_to(&peer), Relation::MineNewer);
+        assert_eq!(peer.relation_to(&primary), Relation::PeerNewer);
     }
 
     #[test]

@@ -205,6 +205,7 @@ impl Machine {
         during.started = true;
         let mut after = during;
         after.data.generation = p.data.generation;
+        after.data.previous = p.data.previous;
         after.data.synced = p.data.generation;
         after.data.consistent = true;
         if !self.cfg.has_data {

@@ -570,6 +570,10 @@ impl Machine {
         if let Some(step) = plan.steps.pop_front() {
             plan.running = Some(step.clone());
             if let Step::AwaitCopy { generation } = step {
+                if let Some(keep_started) = self.deferred_stop {
+                    self.stop_during_copy(now, keep_started, out);
+                    return;
+                }
                 out.push(Action::Log(format!(
                     "waiting for {} to copy its data generation {generation} here",
                     self.cfg.peer
@@ -600,6 +604,13 @@ impl Machine {
             };
             self.apply_checker_action(now, ident, action, out);
         }
+    }
+
+    /// Waiting for the primary's copy (which may take long).
+    pub(super) fn awaiting_copy(&self) -> bool {
+        self.plan
+            .as_ref()
+            .is_some_and(|p| matches!(p.running, Some(Step::AwaitCopy { .. })))
     }
 
     pub(super) fn abort_plan(
@@ -701,6 +712,7 @@ impl Machine {
         record.data = DataRecord {
             generation: record.data.generation.next(tag),
             synced: record.data.synced,
+            previous: record.data.generation,
             consistent: true,
             last_role: LastRole::Alone,
         };

@@ -273,10 +273,10 @@ impl Copier<'_> {
             Op::Write { data, .. } => (0, data.len() as u64),
             _ => (0, 0),
         };
+        self.pace(bytes)?;
         if let Some(line) = self.progress.sent(files, bytes) {
             self.log.line(Source::Engine, &line);
         }
-        self.pace(bytes)?;
         self.push(window, self.link.send_to(root, op))
     }
 

@@ -10,7 +10,8 @@ use hakit::mirror::plan::DataMode;
 use hakit::mirror::role::{Readiness, Role};
 use sim::*;
 
-fn data_pair() -> World {
+/// node1 `prim`, node2 `second`: node2 is about to join.
+fn joining_pair() -> World {
     let mut w = World::new(
         7,
         Options {
@@ -20,6 +21,11 @@ fn data_pair() -> World {
     );
     w.command(0, Command::Prim).unwrap();
     w.command(1, Command::Second).unwrap();
+    w
+}
+
+fn data_pair() -> World {
+    let mut w = joining_pair();
     until_ready(&mut w, 1);
     w
 }
@@ -57,15 +63,7 @@ fn data_is_mounted_before_the_application_starts_and_unmounted_after_it_stops() 
 
 #[test]
 fn the_second_is_ready_only_once_it_holds_the_primarys_data() {
-    let mut w = World::new(
-        7,
-        Options {
-            has_data: true,
-            ..Options::default()
-        },
-    );
-    w.command(0, Command::Prim).unwrap();
-    w.command(1, Command::Second).unwrap();
+    let mut w = joining_pair();
     let mut checked = 0;
     while !ready(&w, 1) {
         w.tick();
@@ -132,15 +130,7 @@ fn a_broken_stream_makes_the_primary_alone_and_the_second_copies_again() {
 
 #[test]
 fn a_primary_lost_during_the_copy_leaves_the_second_waiting_with_an_incomplete_copy() {
-    let mut w = World::new(
-        7,
-        Options {
-            has_data: true,
-            ..Options::default()
-        },
-    );
-    w.command(0, Command::Prim).unwrap();
-    w.command(1, Command::Second).unwrap();
+    let mut w = joining_pair();
     w.run_until("node2 waits for the copy", SECS(10), |w| {
         w.nodes[1]
             .log
@@ -160,15 +150,7 @@ fn a_second_stopped_during_the_copy_stops_at_once_and_then_refuses_prim() {
     // Stopped while it waits for the copy, or just before (its stop is then deferred until
     // the step that runs ends, and must not wait for the copy).
     for moment in ["waiting for node1 to copy", "WAIT -> SECOND"] {
-        let mut w = World::new(
-            7,
-            Options {
-                has_data: true,
-                ..Options::default()
-            },
-        );
-        w.command(0, Command::Prim).unwrap();
-        w.command(1, Command::Second).unwrap();
+        let mut w = joining_pair();
         w.run_until(moment, SECS(10), |w| {
             w.nodes[1].log.last().is_some_and(|l| l.contains(moment))
         });

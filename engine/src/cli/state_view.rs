@@ -1,6 +1,7 @@
 //! How `hakit state` shows a module.
 
 use hakit::daemon::board::ModuleView;
+use hakit::daemon::data::bytes_of;
 use hakit::mirror::plan::DataMode;
 use std::fmt::Write;
 
@@ -54,6 +55,17 @@ pub fn verbose(view: &ModuleView) -> String {
         _ => "not heard".to_string(),
     };
     let _ = writeln!(out, "  peer          {} {peer}", s.peer.node);
+    if let Some(copy) = &s.peer.copy {
+        let eta = copy
+            .eta_seconds
+            .map_or(String::new(), |s| format!(", ETA {s} s"));
+        let _ = writeln!(
+            out,
+            "  resync        receiving {}'s copy: {}{eta}",
+            s.peer.node,
+            bytes_of(copy.bytes, copy.bytes_total)
+        );
+    }
     for (lan, ms) in &s.peer.heard_ms_ago {
         let heard = ms.map_or("never heard".to_string(), |ms| {
             format!("last heard {ms} ms ago")

@@ -118,8 +118,7 @@ impl ModuleTask {
                 _ = tick.tick() => {
                     if Instant::now() >= next_pulse {
                         next_pulse = Instant::now() + pulse;
-                        let advert = self.machine.advert(self.now());
-                        self.heartbeats.send(advert);
+                        self.send_advert();
                     }
                     Some(Input::Tick)
                 }
@@ -144,8 +143,7 @@ impl ModuleTask {
                 // Tell the peer we are stopped before going silent, so that it takes over at
                 // once instead of after the heartbeat timeout (a lost datagram is repeated).
                 for _ in 0..3 {
-                    let advert = self.machine.advert(self.now());
-                    self.heartbeats.send(advert);
+                    self.send_advert();
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 if let Some(reply) = self.shutdown_reply.take() {
@@ -194,6 +192,13 @@ impl ModuleTask {
                 Action::ReleaseWrites => self.data_command(DataCommand::ReleaseWrites),
             }
         }
+    }
+
+    /// The state machine's advert, with the copy's progress when one runs to the peer.
+    fn send_advert(&mut self) {
+        let mut advert = self.machine.advert(self.now());
+        advert.copy = self.data.as_ref().and_then(|d| d.plane.copy_figures());
+        self.heartbeats.send(advert);
     }
 
     fn data_command(&self, command: DataCommand) {

@@ -153,6 +153,7 @@ mod tests {
                 copied_join: 0,
                 broken_join: 0,
                 join_base: None,
+                copy: None,
                 sent_ms: 0,
                 echo_ms: 0,
                 echo_incarnation: 0,

@@ -34,6 +34,7 @@ fn view(module: &str, role: Role, readiness: Readiness) -> ModuleView {
                 readiness: None,
                 data: None,
                 heard_ms_ago: vec![("default".to_string(), None)],
+                copy: None,
             },
             failing_checkers: BTreeMap::new(),
             restarts_in_interval: String::new(),

@@ -35,6 +35,10 @@ pub struct Advert {
     /// As SECOND: the generation of the complete copy its current join attempt starts from.
     #[serde(default)]
     pub join_base: Option<super::data::Generation>,
+    /// As primary copying to the SECOND: how far the copy got (filled by the data plane, not
+    /// the state machine; shown by the SECOND).
+    #[serde(default)]
+    pub copy: Option<CopyFigures>,
     /// The sender's clock when it sent this advert (milliseconds since its daemon started).
     pub sent_ms: u64,
     /// The latest `sent_ms` the sender received from the receiver, and the receiver's
@@ -42,4 +46,12 @@ pub struct Advert {
     /// hence from when the peer may consider it lost (see `Machine::isolation_suspected_since`).
     pub echo_ms: u64,
     pub echo_incarnation: u64,
+}
+
+/// A copy to the SECOND in figures, for the SECOND's `hakit state -v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyFigures {
+    pub bytes: u64,
+    pub bytes_total: Option<u64>,
+    pub eta_seconds: Option<u64>,
 }

@@ -5,7 +5,7 @@
 //! lines, the set of checkers that must run, witness probes). Every decision it takes is
 //! logged with its reason.
 
-use super::advert::Advert;
+use super::advert::{Advert, CopyFigures};
 use super::data::{DataRecord, LastRole, Relation};
 use super::plan::{DataMode, NodeRecord, Plan, Script, Step};
 use super::replication::{ReplicaTarget, Replication, ReplicationEvent};
@@ -130,6 +130,9 @@ pub struct PeerStatus {
     pub data: Option<DataRecord>,
     /// Milliseconds since the last heartbeat, per network (`None`: never heard).
     pub heard_ms_ago: Vec<(String, Option<u64>)>,
+    /// The peer's copy to this node, while it runs.
+    #[serde(default)]
+    pub copy: Option<CopyFigures>,
 }
 
 pub struct Machine {
@@ -311,6 +314,7 @@ impl Machine {
             copied_join: self.copied_join,
             broken_join: self.replication.failed_join,
             join_base: self.join_base,
+            copy: None,
             sent_ms: now.as_millis() as u64,
             echo_ms: self.peer_sent_ms,
             echo_incarnation: self.peer.map_or(0, |p| p.incarnation),
@@ -333,6 +337,7 @@ impl Machine {
                 readiness: self.peer.filter(|_| peer_up).map(|p| p.readiness),
                 data: self.peer.map(|p| p.data),
                 heard_ms_ago: self.liveness.per_network(now),
+                copy: self.peer.filter(|_| peer_up).and_then(|p| p.copy),
             },
             failing_checkers: self.failing.clone(),
             restarts_in_interval: format!(

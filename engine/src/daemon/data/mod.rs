@@ -27,7 +27,7 @@ use crate::config::{AckLevel, Cluster, Module};
 use crate::mirror::plan::DataMode;
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::{ModuleLog, Source};
-pub use progress::CopyProgress;
+pub use progress::{CopyProgress, bytes_of};
 use receive_side::ReceiveSide;
 use rfs_fuse::link::LinkStats;
 use serve_side::ServeSide;
@@ -268,6 +268,16 @@ impl DataPlane {
         if let Side::Serving(serving) = &*self.side() {
             serving.release_writes();
         }
+    }
+
+    /// The copy to the peer in figures, while it runs (for the heartbeat).
+    pub fn copy_figures(&self) -> Option<crate::mirror::advert::CopyFigures> {
+        let copy = self.view().copy?;
+        (copy.phase != "done").then_some(crate::mirror::advert::CopyFigures {
+            bytes: copy.bytes,
+            bytes_total: copy.bytes_total,
+            eta_seconds: copy.eta_seconds,
+        })
     }
 
     /// Never blocks: during a transition, the view from before it.

@@ -32,11 +32,7 @@ pub struct CopyProgress {
 impl CopyProgress {
     /// "412.0 of 1024.0 MiB, 1200 of 3000 files, 180.2 MiB/s, ETA 4 s" (what is known).
     pub fn summary(&self) -> String {
-        let mib = |b: u64| format!("{:.1}", b as f64 / (1 << 20) as f64);
-        let mut parts = vec![match self.bytes_total {
-            Some(total) => format!("{} of {} MiB", mib(self.bytes), mib(total.max(self.bytes))),
-            None => format!("{} MiB", mib(self.bytes)),
-        }];
+        let mut parts = vec![bytes_of(self.bytes, self.bytes_total)];
         parts.push(match self.files_total {
             Some(total) => format!("{} of {} files", self.files, total.max(self.files)),
             None => format!("{} files", self.files),
@@ -51,6 +47,18 @@ impl CopyProgress {
             parts.push(format!("capped at {} KiB/s", cap / 1024));
         }
         parts.join(", ")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
+}
+
+/// "412.0 of 1024.0 MiB", or "412.0 MiB" when the total is unknown.
+pub fn bytes_of(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) => format!("{} of {} MiB", mib(done), mib(total.max(done))),
+        None => format!("{} MiB", mib(done)),
     }
 }
 

@@ -67,7 +67,7 @@ fn a_capped_copy_says_what_is_left_and_never_runs_faster_than_the_cap() -> Resul
         println!("while copying: {seen}");
         wait_until("node2 to show the copy it receives", DEADLINE, || {
             seen = p.nodes[1].hakit(&["state", "-v", "-m", p.module()])?;
-            Ok(seen.contains(&format!("resync        receiving node1's copy: "))
+            Ok(seen.contains("resync        receiving node1's copy: ")
                 && seen.contains(&format!(" of {FILES}.0 MiB, ETA ")))
         })?;
         p.wait_in_sync(0)?;

@@ -206,7 +206,9 @@ fn apply_to(receiver: &mut Receiver) -> impl FnMut(Op) -> Result<(), std::io::Er
 fn copying_the_changed_paths_brings_an_earlier_copy_up_to_date() {
     use rfs_fuse::protocol::op::RelPath;
     use rfs_fuse::sync::full_copy::copy_changes;
+    use rfs_fuse::sync::paths::Changed;
     use rfs_fuse::sync::tracker::Changes;
+    use rfs_fuse::sync::zones::ZoneSize;
     let primary = tempfile::tempdir().unwrap();
     let secondary = tempfile::tempdir().unwrap();
     let root = primary.path();
@@ -232,13 +234,11 @@ fn copying_the_changed_paths_brings_an_earlier_copy_up_to_date() {
         "new-dir/f",
         "fifo",
     ];
-    let changes = Changes {
-        paths: named
-            .iter()
-            .map(|p| RelPath::new(p.as_bytes()).unwrap())
-            .collect(),
-        root: true,
-    };
+    let mut changes = Changes::new(ZoneSize::new(CHUNK as u64).unwrap());
+    for path in named {
+        changes.add(Changed::Path(RelPath::new(path.as_bytes()).unwrap()));
+    }
+    changes.add(Changed::Root);
     let mut sent = Vec::new();
     let mut apply = apply_to(&mut receiver);
     copy_changes(root, &changes, |op: Op| {
@@ -305,4 +305,134 @@ fn rich_tree_again(root: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+mod in_place {
+    use super::*;
+    use rfs_fuse::protocol::op::RelPath;
+    use rfs_fuse::sync::full_copy::copy_changes;
+    use rfs_fuse::sync::paths::Changed;
+    use rfs_fuse::sync::tracker::Changes;
+    use rfs_fuse::sync::zones::ZoneSize;
+
+    const ZONE: u64 = CHUNK as u64;
+
+    fn p(path: &str) -> RelPath {
+        RelPath::new(path.as_bytes()).unwrap()
+    }
+
+    fn data(path: &str, start: u64, end: u64) -> Changed {
+        Changed::Data {
+            path: p(path),
+            start,
+            end,
+        }
+    }
+
+    /// Bytes that differ from one offset to the next, so a misplaced zone shows.
+    fn pattern(len: u64, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
+        let file = OpenOptions::new().write(true).open(path).unwrap();
+        file.write_all_at(bytes, offset).unwrap();
+    }
+
+    /// A primary tree and a peer holding a full copy of it.
+    fn copied_pair() -> (tempfile::TempDir, tempfile::TempDir, Receiver) {
+        let primary = tempfile::tempdir().unwrap();
+        let secondary = tempfile::tempdir().unwrap();
+        let root = primary.path();
+        rich_tree(root);
+        fs::write(root.join("big"), pattern(6 * ZONE, 0)).unwrap();
+        fs::write(root.join("grown"), pattern(ZONE, 1)).unwrap();
+        fs::write(root.join("cut"), pattern(3 * ZONE, 2)).unwrap();
+        fs::write(root.join("turned"), b"a file").unwrap();
+        let mut receiver = Receiver::open(secondary.path()).unwrap();
+        full_copy(root, apply_to(&mut receiver)).unwrap();
+        (primary, secondary, receiver)
+    }
+
+    #[test]
+    fn only_the_changed_zones_travel_and_the_copy_is_exact() {
+        let (primary, secondary, mut receiver) = copied_pair();
+        let root = primary.path();
+        let mut changes = Changes::new(ZoneSize::new(ZONE).unwrap());
+        // In place, across zones 2 to 4 of six.
+        write_at(&root.join("big"), 2 * ZONE + 10, &[9; 100]);
+        changes.add(data("big", 2 * ZONE + 10, 2 * ZONE + 110));
+        write_at(&root.join("big"), 4 * ZONE - 1, &[8; 2]);
+        changes.add(data("big", 4 * ZONE - 1, 4 * ZONE + 1));
+        // Appended: half a zone.
+        write_at(&root.join("grown"), ZONE, &pattern(ZONE / 2, 3));
+        changes.add(data("grown", ZONE, ZONE + ZONE / 2));
+        // Cut short, then grown again by a write further on.
+        let cut = OpenOptions::new()
+            .write(true)
+            .open(root.join("cut"))
+            .unwrap();
+        cut.set_len(1000).unwrap();
+        cut.write_all_at(b"end", 2 * ZONE - 3).unwrap();
+        changes.add(Changed::Cut {
+            path: p("cut"),
+            len: 1000,
+        });
+        changes.add(data("cut", 2 * ZONE - 3, 2 * ZONE));
+        // A hard-linked file written in place: the peer's link stays a link.
+        write_at(&root.join("a/small.txt"), 0, b"HELLO");
+        changes.add(data("a/small.txt", 0, 5));
+        // Metadata only, of a file and of a directory.
+        fs::set_permissions(root.join("a/b/empty"), fs::Permissions::from_mode(0o600)).unwrap();
+        xattr(&root.join("a/b/empty"), "user.new", b"1");
+        changes.add(Changed::Metadata(p("a/b/empty")));
+        fs::set_permissions(root.join("a/b/c"), fs::Permissions::from_mode(0o711)).unwrap();
+        changes.add(Changed::Metadata(p("a/b/c")));
+        // Named in place, but another kind of entry now: copied whole.
+        fs::remove_file(root.join("turned")).unwrap();
+        fs::create_dir(root.join("turned")).unwrap();
+        fs::write(root.join("turned/inside"), b"x").unwrap();
+        changes.add(data("turned", 0, 1));
+        // A whole path in the same set.
+        fs::write(root.join("new"), b"brand new").unwrap();
+        changes.add(Changed::Path(p("new")));
+
+        let mut sent = Vec::new();
+        let mut apply = apply_to(&mut receiver);
+        let stats = copy_changes(root, &changes, |op: Op| {
+            sent.push(op.clone());
+            apply(op)
+        })
+        .unwrap();
+        let diffs = compare_trees_with(root, secondary.path(), CompareOptions::default()).unwrap();
+        assert!(diffs.is_empty(), "differences: {diffs:#?}");
+        let zones = 3 * ZONE; // big: zones 2, 3 and 4
+        let appended = ZONE / 2; // grown: zone 1 up to its end
+        let tail = 2 * ZONE - 1000; // cut: everything from the cut on
+        let expected = zones + appended + tail + 5 + b"x".len() as u64 + b"brand new".len() as u64;
+        assert_eq!(
+            stats.bytes, expected,
+            "only changed zones, whole files for whole paths"
+        );
+        let created: Vec<String> = sent
+            .iter()
+            .filter_map(|op| match op {
+                Op::Create { path, .. } | Op::RemoveTree { path } => {
+                    Some(String::from_utf8_lossy(&path.to_bytes()).into_owned())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(created, ["new", "new", "turned", "turned/inside"]);
+    }
+
+    #[test]
+    fn a_file_the_peer_lacks_fails_the_copy() {
+        let (primary, secondary, mut receiver) = copied_pair();
+        fs::remove_file(secondary.path().join("big")).unwrap();
+        let mut changes = Changes::new(ZoneSize::new(ZONE).unwrap());
+        changes.add(data("big", 0, 1));
+        let err = copy_changes(primary.path(), &changes, apply_to(&mut receiver)).unwrap_err();
+        assert!(err.to_string().contains("big"), "{err}");
+    }
 }

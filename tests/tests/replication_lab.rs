@@ -468,42 +468,64 @@ fn tx_bytes(pair: &MirrorPair, i: usize) -> Result<u64> {
 
 #[test]
 fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
-    let mut pair = MirrorPair::new("rfsinc", config())?;
+    const ZONE: u64 = 64 << 10;
+    let mut pair = MirrorPair::new(
+        "rfsinc",
+        MirrorConfig {
+            rfs_attrs: format!(r#"ruzone_blocksize="{ZONE}""#),
+            ..config()
+        },
+    )?;
     pair.scenario(|p| {
         random_files(p, "d", 200, 256 << 10)?;
+        random_files(p, "big", 4, 24 << 20)?;
         p.start_pair()?;
         wait_same_tree(p)?;
         // node2 stops (its daemon, cleanly); node1 serves on alone and records what changes.
         p.nodes[1].stop_daemon()?;
         p.wait_ready(0, State::Alone)?;
+        let in_place = |files: &str, seek: u64| {
+            format!(
+                "for f in {files}; do head -c {ZONE} /dev/urandom | \
+                 dd of=$f bs={ZONE} seek={seek} conv=notrunc 2>/dev/null; done"
+            )
+        };
         sh(
             p,
             0,
             &format!(
-                "cd {DATA}/d && \
-                 for i in $(seq 1 10); do head -c 65536 /dev/urandom | dd of=f$i bs=65536 seek=1 conv=notrunc 2>/dev/null; done && \
-                 for i in $(seq 11 15); do head -c 65536 /dev/urandom >> f$i; done && \
+                "cd {DATA}/d && {} && \
+                 for i in $(seq 11 15); do head -c {ZONE} /dev/urandom >> f$i; done && \
                  for i in $(seq 16 20); do truncate -s 1000 f$i; done && \
                  for i in $(seq 21 25); do mv f$i renamed$i; done && \
                  for i in $(seq 26 30); do rm f$i; done && \
-                 for i in $(seq 1 10); do head -c 131072 /dev/urandom > new$i; done"
+                 for i in $(seq 1 10); do head -c 131072 /dev/urandom > new$i; done && \
+                 cd ../big && {} && \
+                 for f in f3 f4; do head -c {ZONE} /dev/urandom >> $f; done",
+                in_place("f1 f2 f3 f4 f5 f6 f7 f8 f9 f10", 1),
+                in_place("f1 f2", 160),
             ),
         )?;
-        // What the changed files hold now: an upper bound of what must travel.
-        let changed: u64 = sh(
+        // Written in place: one zone in each of f1-f15 but for the cut f16-f20, and in each
+        // large file. Whole: the renamed and the new files.
+        let zones = 19 * ZONE;
+        let whole: u64 = sh(
             p,
             0,
             &format!(
-                "cd {DATA}/d && cat f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 \
-                 f16 f17 f18 f19 f20 renamed21 renamed22 renamed23 renamed24 renamed25 \
+                "cd {DATA}/d && cat renamed21 renamed22 renamed23 renamed24 renamed25 \
                  new1 new2 new3 new4 new5 new6 new7 new8 new9 new10 | wc -c"
             ),
         )?
         .trim()
         .parse()?;
+        let changed = zones + whole;
         let estimate = p.hakit(0, "rfsdiff")?;
         ensure!(
-            estimate.contains(&format!("45 changed path(s), {changed} bytes")),
+            estimate.contains(&format!(
+                "total: {changed} bytes: 25 changed path(s), {whole} bytes whole; 24 file(s) \
+                 changed in place, {zones} bytes of changed zones"
+            )),
             "rfsdiff estimates what will travel: {estimate}"
         );
         let before = tx_bytes(p, 0)?;
@@ -517,13 +539,16 @@ fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
             .rfind(|l| l.contains("replication to node2 is up"))
             .ok_or_else(|| anyhow!("no copy report:\n{log}"))?;
         println!(
-            "incremental rejoin: {sent} bytes on node1's cable for {changed} bytes in the \
-             changed files (data set 50 MiB); {line}"
+            "incremental rejoin: {sent} bytes on node1's cable for {changed} changed bytes \
+             (data set 146 MiB, 4 files of 24 MiB among them); {line}"
         );
-        ensure!(line.contains("only what the change journal names"), "{line}");
+        ensure!(
+            line.contains("only what the change journal names"),
+            "{line}"
+        );
         ensure!(
             sent < 2 * changed,
-            "{sent} bytes sent on the cable for {changed} bytes of changed files"
+            "{sent} bytes sent on the cable for {changed} changed bytes"
         );
         Ok(())
     })

@@ -3,10 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 use hakit::config::{Roots, load_all};
+use hakit::daemon::data::estimate::{Size, in_place_size, whole_size};
 use hakit::daemon::data::journal::Journal;
 use hakit::daemon::record_store;
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use rfs_fuse::sync::tracker::Changes;
+use rfs_fuse::sync::zones::ZoneSize;
 use std::path::Path;
 
 pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
@@ -30,7 +31,7 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
         .with_context(|| format!("reading {}", m.paths.state_dir.display()))?;
     match record.incremental_base {
         Some(base) => println!(
-            "{module}: a SECOND returning with data generation {base} receives the paths below; \
+            "{module}: a SECOND returning with data generation {base} receives what is below; \
              any other gets everything"
         ),
         None => println!(
@@ -38,8 +39,11 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
              lost its SECOND): a join copies everything"
         ),
     }
-    let journals = Journal::read(&m.paths.state_dir, rfs.replicated.len());
-    let mut total = (0u64, 0u64);
+    let Some(zone) = ZoneSize::new(rfs.ruzone_blocksize) else {
+        bail!("module {module}: ruzone_blocksize must be positive");
+    };
+    let journals = Journal::read(&m.paths.state_dir, rfs.replicated.len(), zone);
+    let mut total = Estimate::default();
     for (replicated, journal) in rfs.replicated.iter().zip(journals) {
         let dir = &replicated.dir;
         let changes = match journal {
@@ -49,35 +53,53 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
                 continue;
             }
         };
-        let (mut paths, mut bytes) = (0u64, 0u64);
-        for path in changes.top_paths() {
-            paths += 1;
-            bytes += size(&dir.join(OsString::from_vec(path.to_bytes())));
-        }
+        let estimate = Estimate::of(dir, &changes);
         let root = if changes.root {
             " and its own attributes"
         } else {
             ""
         };
-        println!(
-            "  {}: {paths} changed path(s){root}, {bytes} bytes",
-            dir.display()
-        );
-        total = (total.0 + paths, total.1 + bytes);
+        println!("  {}: {}{root}", dir.display(), estimate.shown());
+        total.add(&estimate);
     }
-    println!("  total: {} path(s), {} bytes", total.0, total.1);
+    println!("  total: {}", total.shown());
     Ok(0)
 }
 
-/// Bytes under `path` (a file's length, a directory's files' lengths; absent: 0).
-fn size(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
+/// What a copy of a folder's changes sends.
+#[derive(Default)]
+struct Estimate {
+    /// Paths copied whole, and the bytes of their files.
+    paths: u64,
+    whole: Size,
+    /// Files changed in place, and the bytes of their changed zones.
+    in_place: Size,
+}
+
+impl Estimate {
+    fn of(dir: &Path, changes: &Changes) -> Estimate {
+        Estimate {
+            paths: changes.top_paths().count() as u64,
+            whole: whole_size(dir, changes),
+            in_place: in_place_size(dir, changes),
+        }
     }
-    std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| size(&e.path())).sum())
-        .unwrap_or(0)
+
+    fn add(&mut self, other: &Estimate) {
+        self.paths += other.paths;
+        self.whole = self.whole + other.whole;
+        self.in_place = self.in_place + other.in_place;
+    }
+
+    fn shown(&self) -> String {
+        format!(
+            "{} bytes: {} changed path(s), {} bytes whole; {} file(s) changed in place, {} bytes \
+             of changed zones",
+            self.whole.bytes + self.in_place.bytes,
+            self.paths,
+            self.whole.bytes,
+            self.in_place.files,
+            self.in_place.bytes
+        )
+    }
 }

@@ -13,6 +13,7 @@
 //! a path that resolves through the overlay itself.
 
 use super::tracker::Changes;
+use super::zones::{FileChanges, ZoneSize};
 use crate::compare::xattr::replicated_xattrs;
 use crate::protocol::op::{Handle, Op, Owner, RelPath, SetAttr, Timestamp};
 use bytes::Bytes;
@@ -73,10 +74,10 @@ pub fn live_copy<E: std::error::Error + 'static>(
     Ok(copy.stats)
 }
 
-/// Brings what `changes` names up to date on a peer that holds an earlier copy: each path
-/// (a path beneath another one named is covered by it) is removed there, then copied whole
-/// if it still exists here; the root's own metadata if it changed. Tolerant like
-/// [`live_copy`].
+/// Brings what `changes` names up to date on a peer that holds an earlier copy: each whole
+/// path (a path beneath another one named is covered by it) is removed there, then copied
+/// whole if it still exists here; a file changed in place gets its changed zones (see
+/// [`Copier::in_place`]); the root's own metadata if it changed. Tolerant like [`live_copy`].
 pub fn copy_changes<E: std::error::Error + 'static>(
     root: &Path,
     changes: &Changes,
@@ -87,15 +88,20 @@ pub fn copy_changes<E: std::error::Error + 'static>(
         copy.root_metadata()?;
     }
     for path in changes.top_paths() {
-        copy.send(Op::RemoveTree { path: path.clone() })?;
-        let rel: Vec<Vec<u8>> = path
-            .components()
-            .iter()
-            .map(|c| c.as_bytes().to_vec())
-            .collect();
-        copy.tolerant_entry(&rel)?;
+        copy.whole(path)?;
+    }
+    for (path, file) in changes.in_place() {
+        let copied = copy.in_place(path, file, changes.zone);
+        copy.tolerated(copied)?;
     }
     Ok(copy.stats)
+}
+
+fn components(path: &RelPath) -> Vec<Vec<u8>> {
+    path.components()
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect()
 }
 
 struct Copier<'e, E> {
@@ -135,7 +141,13 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
 
     /// [`entry`](Self::entry), skipping one that vanished if the copy is tolerant.
     fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
-        match self.entry(rel) {
+        let copied = self.entry(rel);
+        self.tolerated(copied)
+    }
+
+    /// `copied`, an entry that vanished while being read forgiven if the copy is tolerant.
+    fn tolerated(&self, copied: Result<(), FullCopyError<E>>) -> Result<(), FullCopyError<E>> {
+        match copied {
             Err(FullCopyError::Read { source, .. }) if self.tolerant && vanished(&source) => Ok(()),
             other => other,
         }
@@ -164,9 +176,20 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
     fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
         let full = self.root.clone();
         let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
+        self.ownership(&full, None, &meta)?;
+        Ok(meta)
+    }
+
+    /// The owner, mode and xattrs of an entry the peer already has.
+    fn ownership(
+        &mut self,
+        full: &Path,
+        path: Option<&RelPath>,
+        meta: &fs::Metadata,
+    ) -> Result<(), FullCopyError<E>> {
         // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
         self.send(Op::SetAttr {
-            path: None,
+            path: path.cloned(),
             attr: SetAttr {
                 mode: Some(meta.mode() & 0o7777),
                 uid: Some(meta.uid()),
@@ -174,8 +197,54 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
                 ..SetAttr::default()
             },
         })?;
-        self.xattrs(&full, None)?;
-        Ok(meta)
+        self.xattrs(full, path)
+    }
+
+    /// `path` removed on the peer, then copied whole if it exists here.
+    fn whole(&mut self, path: &RelPath) -> Result<(), FullCopyError<E>> {
+        self.send(Op::RemoveTree { path: path.clone() })?;
+        self.tolerant_entry(&components(path))
+    }
+
+    /// A file or directory that kept its path since the peer's copy: a regular file gets the
+    /// bytes of `file`'s ranges, its length and its metadata, a directory its metadata.
+    /// Anything else (the path names another kind of entry now, or data changes reached
+    /// something not a regular file) is copied whole. The peer's `Open` of the path must
+    /// succeed: failing it fails the copy, as the peer then lacks what its copy should hold.
+    /// A path removed or renamed since is in the tracker's next changes, whole.
+    fn in_place(
+        &mut self,
+        path: &RelPath,
+        file: &FileChanges,
+        zone: ZoneSize,
+    ) -> Result<(), FullCopyError<E>> {
+        let full = self.full_path(&components(path));
+        let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
+        if meta.is_file() {
+            self.stats.files += 1;
+            self.zones(&full, path, &file.ranges(zone, meta.len()), meta.len())?;
+        } else if meta.is_dir() && file.metadata_only() {
+            self.stats.directories += 1;
+        } else {
+            return self.whole(path);
+        }
+        self.ownership(&full, Some(path), &meta)?;
+        self.times(Some(path), &meta)
+    }
+
+    /// Byte `ranges` of the regular file at `full`, then its length `len`, to the peer's
+    /// existing copy of `path`.
+    fn zones(
+        &mut self,
+        full: &Path,
+        path: &RelPath,
+        ranges: &[(u64, u64)],
+        len: u64,
+    ) -> Result<(), FullCopyError<E>> {
+        let file = File::open(full).map_err(Self::read_err(full))?;
+        let path = path.clone();
+        let open = |handle| Op::Open { handle, path };
+        self.contents(&file, full, open, ranges, len)
     }
 
     /// The entries of directory `rel` (relative components), recursively, sorted by name so
@@ -265,39 +334,67 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         owner: Owner,
         len: u64,
     ) -> Result<(), FullCopyError<E>> {
-        let handle = self.next_handle;
-        self.next_handle += 1;
         let file = File::open(full).map_err(Self::read_err(full))?;
-        self.send(Op::Create {
+        let extents = data_extents(&file, len).map_err(Self::read_err(full))?;
+        let path = path.clone();
+        let create = |handle| Op::Create {
             handle,
-            path: path.clone(),
+            path,
             mode,
             owner,
             exclusive: true,
-        })?;
-        for (start, end) in data_extents(&file, len).map_err(Self::read_err(full))? {
-            let mut offset = start;
-            while offset < end {
-                let want = usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK);
-                let mut buf = vec![0u8; want];
-                let got = file
-                    .read_at(&mut buf, offset)
-                    .map_err(Self::read_err(full))?;
-                if got == 0 {
-                    break; // the file shrank meanwhile: the SetLen below gives the final size
-                }
-                buf.truncate(got);
-                self.stats.bytes += got as u64;
-                self.send(Op::Write {
-                    handle,
-                    offset,
-                    data: Bytes::from(buf),
-                })?;
-                offset += got as u64;
-            }
+        };
+        self.contents(&file, full, create, &extents, len)
+    }
+
+    /// On the peer handle `open` makes: byte `ranges` of `file` (at `full`), then its
+    /// length `len`; closed.
+    fn contents(
+        &mut self,
+        file: &File,
+        full: &Path,
+        open: impl FnOnce(Handle) -> Op,
+        ranges: &[(u64, u64)],
+        len: u64,
+    ) -> Result<(), FullCopyError<E>> {
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.send(open(handle))?;
+        for &range in ranges {
+            self.range(file, full, handle, range)?;
         }
         self.send(Op::SetLen { handle, len })?;
         self.send(Op::Close { handle })
+    }
+
+    /// Bytes `[start, end)` of `file` as `Write`s of at most [`CHUNK`] bytes on `handle`.
+    fn range(
+        &mut self,
+        file: &File,
+        full: &Path,
+        handle: Handle,
+        (start, end): (u64, u64),
+    ) -> Result<(), FullCopyError<E>> {
+        let mut offset = start;
+        while offset < end {
+            let want = usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK);
+            let mut buf = vec![0u8; want];
+            let got = file
+                .read_at(&mut buf, offset)
+                .map_err(Self::read_err(full))?;
+            if got == 0 {
+                break; // the file shrank meanwhile: the SetLen that follows gives the final size
+            }
+            buf.truncate(got);
+            self.stats.bytes += got as u64;
+            self.send(Op::Write {
+                handle,
+                offset,
+                data: Bytes::from(buf),
+            })?;
+            offset += got as u64;
+        }
+        Ok(())
     }
 
     fn xattrs(&mut self, full: &Path, path: Option<&RelPath>) -> Result<(), FullCopyError<E>> {

@@ -1,13 +1,26 @@
 //! [`PathFollower`]: which paths an operation changes, with data operations (which name a
 //! stream handle) resolved to their file's current path. Fed every operation in send order.
+//!
+//! Namespace operations change a path *whole* (what it names may be another object now).
+//! Data and attribute operations change the *content* or the *metadata* of the object a path
+//! names: they never make a path name another object, so only the bytes or attributes
+//! touched need to travel.
 
 use crate::protocol::op::{Handle, Op, RelPath};
 use std::collections::HashMap;
 
-/// What an operation changes: a path beneath the root, or the root's own metadata.
+/// What an operation changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changed {
+    /// The path and everything beneath it.
     Path(RelPath),
+    /// Bytes `[start, end)` of the file at the path (its metadata too).
+    Data { path: RelPath, start: u64, end: u64 },
+    /// The file at the path was cut to `len` bytes (its metadata too).
+    Cut { path: RelPath, len: u64 },
+    /// The attributes or xattrs of what the path names.
+    Metadata(RelPath),
+    /// The root's own metadata.
     Root,
 }
 
@@ -83,19 +96,72 @@ impl PathFollower {
             Op::Rename { from, to, .. } => {
                 vec![Changed::Path(from.clone()), Changed::Path(to.clone())]
             }
-            Op::SetAttr { path, .. } | Op::SetXattr { path, .. } | Op::RemoveXattr { path, .. } => {
-                match path {
-                    Some(path) => one(path),
-                    None => vec![Changed::Root],
-                }
-            }
+            Op::SetAttr { path: None, .. }
+            | Op::SetXattr { path: None, .. }
+            | Op::RemoveXattr { path: None, .. } => vec![Changed::Root],
+            Op::SetAttr {
+                path: Some(path),
+                attr,
+            } => vec![match attr.size {
+                Some(len) => Changed::Cut {
+                    path: path.clone(),
+                    len,
+                },
+                None => Changed::Metadata(path.clone()),
+            }],
+            Op::SetXattr {
+                path: Some(path), ..
+            } => vec![Changed::Metadata(path.clone())],
+            // A copy of metadata cannot tell which xattrs the peer holds beyond ours.
+            Op::RemoveXattr {
+                path: Some(path), ..
+            } => one(path),
             Op::Write { handle, .. } | Op::SetLen { handle, .. } | Op::Fallocate { handle, .. } => {
-                self.handles.get(handle).map(one).unwrap_or_default()
+                let change = data_change(op);
+                self.handles.get(handle).map(change).into_iter().collect()
             }
             Op::EmptyRoot => vec![Changed::Root],
             Op::Open { .. } | Op::Close { .. } | Op::Fsync { .. } | Op::FsyncDir { .. } => {
                 Vec::new()
             }
         }
+    }
+}
+
+/// The change a data operation makes to the file at the path its handle names.
+fn data_change(op: &Op) -> impl Fn(&RelPath) -> Changed + '_ {
+    move |path| {
+        let path = path.clone();
+        match *op {
+            Op::Write {
+                offset, ref data, ..
+            } => Changed::Data {
+                path,
+                start: offset,
+                end: offset.saturating_add(data.len() as u64),
+            },
+            Op::SetLen { len, .. } => Changed::Cut { path, len },
+            Op::Fallocate {
+                mode, offset, len, ..
+            } => fallocated(path, mode, offset, len),
+            _ => Changed::Metadata(path),
+        }
+    }
+}
+
+/// Collapsing or inserting a range shifts every byte after it; punching a hole or zeroing
+/// changes the range; a mere allocation changes no byte read (a length it extends travels
+/// with the file's metadata).
+fn fallocated(path: RelPath, mode: i32, offset: u64, len: u64) -> Changed {
+    if mode & (libc::FALLOC_FL_COLLAPSE_RANGE | libc::FALLOC_FL_INSERT_RANGE) != 0 {
+        Changed::Cut { path, len: offset }
+    } else if mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
+        Changed::Data {
+            path,
+            start: offset,
+            end: offset.saturating_add(len),
+        }
+    } else {
+        Changed::Metadata(path)
     }
 }

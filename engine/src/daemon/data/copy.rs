@@ -176,7 +176,11 @@ impl Copier<'_> {
             .enumerate()
             .map(|(index, frozen)| {
                 let open = self.open_handles(index);
-                let tracker = Arc::new(ChangeTracker::new(Arc::new(NoReplication), open));
+                let tracker = Arc::new(ChangeTracker::new(
+                    Arc::new(NoReplication),
+                    open,
+                    self.journal.zone_size(),
+                ));
                 frozen.set(tracker.clone());
                 tracker
             })
@@ -269,7 +273,7 @@ impl Copier<'_> {
     /// A copy operation to the peer, counted, paced by the bandwidth cap.
     fn send(&self, window: &mut VecDeque<Pending>, root: u16, op: Op) -> Result<(), Abort> {
         let (files, bytes) = match &op {
-            Op::Create { .. } => (1, 0),
+            Op::Create { .. } | Op::Open { .. } => (1, 0),
             Op::Write { data, .. } => (0, data.len() as u64),
             _ => (0, 0),
         };

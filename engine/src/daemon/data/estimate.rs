@@ -2,6 +2,7 @@
 //! copy's "to go" and ETA, and `hakit rfsdiff`'s estimate.
 
 use rfs_fuse::sync::tracker::Changes;
+use rfs_fuse::sync::zones::{FileChanges, ZoneSize};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
@@ -53,12 +54,46 @@ fn size_below(path: &Path, meta: &std::fs::Metadata, device: u64) -> Size {
         .fold(Size::default(), |a, b| a + b)
 }
 
-/// What copying `changes` of the folder at `root` sends: each changed path whole.
+/// What copying `changes` of the folder at `root` sends: each whole path's files, and the
+/// changed zones of the files changed in place.
 pub fn changed_size(root: &Path, changes: &Changes) -> Size {
+    whole_size(root, changes) + in_place_size(root, changes)
+}
+
+/// The regular files under the whole paths of `changes`.
+pub fn whole_size(root: &Path, changes: &Changes) -> Size {
     changes
         .top_paths()
         .map(|p| tree_size(&root.join(OsString::from_vec(p.to_bytes()))))
         .fold(Size::default(), |a, b| a + b)
+}
+
+/// The files changed in place and the bytes of their changed zones, as the copy sends them.
+pub fn in_place_size(root: &Path, changes: &Changes) -> Size {
+    changes
+        .in_place()
+        .map(|(p, file)| {
+            let full = root.join(OsString::from_vec(p.to_bytes()));
+            zones_size(&full, file, changes.zone)
+        })
+        .fold(Size::default(), |a, b| a + b)
+}
+
+/// A regular file's changed zones cut at its length; nothing for a directory's metadata;
+/// anything else is copied whole.
+fn zones_size(full: &Path, file: &FileChanges, zone: ZoneSize) -> Size {
+    match std::fs::symlink_metadata(full) {
+        Ok(meta) if meta.is_file() => Size {
+            files: 1,
+            bytes: file
+                .ranges(zone, meta.len())
+                .iter()
+                .map(|(start, end)| end - start)
+                .sum(),
+        },
+        Ok(meta) if meta.is_dir() && file.metadata_only() => Size::default(),
+        _ => tree_size(full),
+    }
 }
 
 #[cfg(test)]
@@ -82,7 +117,7 @@ mod tests {
             }
         );
         assert_eq!(tree_size(&dir.path().join("gone")), Size::default());
-        let mut changes = Changes::default();
+        let mut changes = Changes::new(ZoneSize::new(16).unwrap());
         changes.add(Changed::Path(RelPath::new(b"a/b").unwrap()));
         changes.add(Changed::Path(RelPath::new(b"a/b/two").unwrap()));
         changes.add(Changed::Path(RelPath::new(b"deleted").unwrap()));
@@ -94,5 +129,31 @@ mod tests {
             },
             "a path beneath a changed directory is counted with it"
         );
+    }
+
+    #[test]
+    fn files_changed_in_place_count_their_changed_zones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("f"), [0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("g"), [0u8; 40]).unwrap();
+        let mut changes = Changes::new(ZoneSize::new(16).unwrap());
+        let p = |s: &str| RelPath::new(s.as_bytes()).unwrap();
+        changes.add(Changed::Data {
+            path: p("f"),
+            start: 20,
+            end: 21,
+        });
+        changes.add(Changed::Cut {
+            path: p("f"),
+            len: 90,
+        });
+        changes.add(Changed::Metadata(p("d")));
+        changes.add(Changed::Path(p("g")));
+        // f's zone 1 and its tail from the cut; d's metadata carries no bytes.
+        let in_place = in_place_size(dir.path(), &changes);
+        assert_eq!((in_place.files, in_place.bytes), (1, 16 + 10));
+        let all = changed_size(dir.path(), &changes);
+        assert_eq!((all.files, all.bytes), (2, 16 + 10 + 40), "g whole");
     }
 }

@@ -3,8 +3,9 @@
 //! everything.
 //!
 //! Every operation is seen before it is sent and applied ([`Observer`]); the first change of
-//! a path is appended to the root's file and made durable (`fdatasync`) before the operation
-//! goes on, later changes of that path cost a set lookup. A record torn by a crash belongs to
+//! a path (whole), of a zone of a file changed in place, of a file's length or metadata is
+//! appended to the root's file and made durable (`fdatasync`) before the operation goes on;
+//! later changes already named cost a lookup. A record torn by a crash belongs to
 //! an operation that was never applied. The journal restarts empty when a copy completes
 //! (under its freeze: everything before it is on the peer). If a record cannot be written, or
 //! a file cannot be read back, the journal says so and the next join copies everything.
@@ -13,6 +14,7 @@ use rfs_fuse::overlay::Observer;
 use rfs_fuse::protocol::op::RelPath;
 use rfs_fuse::sync::paths::{Changed, PathFollower};
 use rfs_fuse::sync::tracker::Changes;
+use rfs_fuse::sync::zones::ZoneSize;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 const ROOT_RECORD: u8 = 0;
 const PATH_RECORD: u8 = 1;
+/// Bytes `[start, end)` of a file written in place: start and end (u64 LE), then the path.
+const DATA_RECORD: u8 = 2;
+/// A file cut to a length: the length (u64 LE), then the path.
+const CUT_RECORD: u8 = 3;
+const METADATA_RECORD: u8 = 4;
 
 struct RootJournal {
     path: PathBuf,
@@ -33,6 +40,7 @@ struct RootJournal {
 /// One journal per replicated folder, in `<state dir>/rfs-journal/root-<index>`.
 pub struct Journal {
     roots: Vec<Arc<Mutex<RootJournal>>>,
+    zone: ZoneSize,
 }
 
 fn lock(root: &Mutex<RootJournal>) -> MutexGuard<'_, RootJournal> {
@@ -40,9 +48,10 @@ fn lock(root: &Mutex<RootJournal>) -> MutexGuard<'_, RootJournal> {
 }
 
 impl Journal {
-    /// Loads (or starts) the journals of `roots` folders. Never fails: a journal that cannot
-    /// be read or written is marked unusable, and said so by [`Journal::changes`].
-    pub fn open(state_dir: &Path, roots: usize) -> Journal {
+    /// Loads (or starts) the journals of `roots` folders, files changed in place counted in
+    /// zones of `zone`. Never fails: a journal that cannot be read or written is marked
+    /// unusable, and said so by [`Journal::changes`].
+    pub fn open(state_dir: &Path, roots: usize, zone: ZoneSize) -> Journal {
         let dir = state_dir.join("rfs-journal");
         let roots = (0..roots)
             .map(|index| {
@@ -51,7 +60,7 @@ impl Journal {
                     path: path.clone(),
                     file: None,
                     follower: PathFollower::default(),
-                    changes: Changes::default(),
+                    changes: Changes::new(zone),
                     unusable: None,
                 };
                 let opened = std::fs::create_dir_all(&dir)
@@ -64,17 +73,22 @@ impl Journal {
                 Arc::new(Mutex::new(journal))
             })
             .collect();
-        Journal { roots }
+        Journal { roots, zone }
+    }
+
+    /// The zones files changed in place are counted in.
+    pub fn zone_size(&self) -> ZoneSize {
+        self.zone
     }
 
     /// What the journals of `roots` folders hold, without opening them for writing (for
     /// `hakit rfsdiff`, the daemon running or not).
-    pub fn read(state_dir: &Path, roots: usize) -> Vec<Result<Changes, String>> {
+    pub fn read(state_dir: &Path, roots: usize, zone: ZoneSize) -> Vec<Result<Changes, String>> {
         let dir = state_dir.join("rfs-journal");
         (0..roots)
             .map(|index| {
                 let path = dir.join(format!("root-{index}"));
-                let mut changes = Changes::default();
+                let mut changes = Changes::new(zone);
                 load(&path, &mut changes)
                     .map(|()| changes)
                     .map_err(|e| format!("{}: {e}", path.display()))
@@ -119,7 +133,7 @@ impl Journal {
                 .file
                 .as_ref()
                 .map(|f| f.set_len(0).and_then(|()| f.sync_data()));
-            journal.changes = Changes::default();
+            journal.changes = Changes::new(journal.changes.zone);
             journal.unusable = match cleared {
                 Some(Ok(())) => None,
                 Some(Err(e)) => Some(format!("{}: {e}", journal.path.display())),
@@ -131,19 +145,10 @@ impl Journal {
 
 impl RootJournal {
     fn record(&mut self, changed: Changed) {
-        let (kind, bytes) = match &changed {
-            Changed::Root if self.changes.root => return,
-            Changed::Path(p) if self.changes.paths.contains(p) => return,
-            Changed::Root => (ROOT_RECORD, Vec::new()),
-            Changed::Path(p) => (PATH_RECORD, p.to_bytes()),
-        };
-        self.changes.add(changed);
-        if self.unusable.is_some() {
+        let record = encode(&changed);
+        if !self.changes.add(changed) || self.unusable.is_some() {
             return;
         }
-        let mut record = vec![kind];
-        record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        record.extend_from_slice(&bytes);
         let written = match self.file.as_mut() {
             Some(file) => file.write_all(&record).and_then(|()| file.sync_data()),
             None => Err(io::Error::other("not open")),
@@ -152,6 +157,60 @@ impl RootJournal {
             self.unusable = Some(format!("{}: {e}", self.path.display()));
         }
     }
+}
+
+/// A record: its kind, the length of its body (u32 LE), the body.
+fn encode(changed: &Changed) -> Vec<u8> {
+    let (kind, numbers, path): (u8, &[u64], _) = match changed {
+        Changed::Root => (ROOT_RECORD, &[], None),
+        Changed::Path(path) => (PATH_RECORD, &[], Some(path)),
+        Changed::Data { path, start, end } => (DATA_RECORD, &[*start, *end], Some(path)),
+        Changed::Cut { path, len } => (CUT_RECORD, &[*len], Some(path)),
+        Changed::Metadata(path) => (METADATA_RECORD, &[], Some(path)),
+    };
+    let mut body: Vec<u8> = numbers.iter().flat_map(|n| n.to_le_bytes()).collect();
+    body.extend(path.map(RelPath::to_bytes).unwrap_or_default());
+    let mut record = vec![kind];
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+/// The change a complete record names.
+fn decode(kind: u8, body: &[u8]) -> Result<Changed, String> {
+    let path = |bytes: &[u8]| RelPath::new(bytes).map_err(|e| e.to_string());
+    match kind {
+        ROOT_RECORD => Ok(Changed::Root),
+        PATH_RECORD => Ok(Changed::Path(path(body)?)),
+        METADATA_RECORD => Ok(Changed::Metadata(path(body)?)),
+        CUT_RECORD => {
+            let (len, rest) = number(body)?;
+            Ok(Changed::Cut {
+                path: path(rest)?,
+                len,
+            })
+        }
+        DATA_RECORD => {
+            let (start, rest) = number(body)?;
+            let (end, rest) = number(rest)?;
+            if start > end {
+                return Err(format!("written range {start}..{end}"));
+            }
+            Ok(Changed::Data {
+                path: path(rest)?,
+                start,
+                end,
+            })
+        }
+        other => Err(format!("record kind {other}")),
+    }
+}
+
+/// A u64 (LE) at the start of `body`, and what follows it.
+fn number(body: &[u8]) -> Result<(u64, &[u8]), String> {
+    body.split_first_chunk::<8>()
+        .map(|(n, rest)| (u64::from_le_bytes(*n), rest))
+        .ok_or_else(|| "record too short".to_string())
 }
 
 /// Reads the records of `path` (absent: none). A torn last record is ignored (its operation
@@ -163,7 +222,6 @@ fn load(path: &Path, changes: &mut Changes) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let bad = |what: &str| io::Error::other(format!("malformed journal: {what}"));
     let mut rest = &bytes[..];
     while let Some((&kind, after)) = rest.split_first() {
         let Some((len, after)) = after.split_first_chunk::<4>() else {
@@ -173,14 +231,9 @@ fn load(path: &Path, changes: &mut Changes) -> io::Result<()> {
         let Some((body, after)) = after.split_at_checked(len) else {
             break; // torn
         };
-        match kind {
-            ROOT_RECORD => changes.root = true,
-            PATH_RECORD => {
-                let path = RelPath::new(body).map_err(|e| bad(&e.to_string()))?;
-                changes.paths.insert(path);
-            }
-            other => return Err(bad(&format!("record kind {other}"))),
-        }
+        let changed = decode(kind, body)
+            .map_err(|what| io::Error::other(format!("malformed journal: {what}")))?;
+        changes.add(changed);
         rest = after;
     }
     Ok(())
@@ -192,15 +245,29 @@ mod tests {
     use bytes::Bytes;
     use rfs_fuse::protocol::op::Op;
 
+    const ZONE: u64 = 1 << 20;
+
     fn p(s: &str) -> RelPath {
         RelPath::new(s.as_bytes()).unwrap()
+    }
+
+    fn zone() -> ZoneSize {
+        ZoneSize::new(ZONE).unwrap()
+    }
+
+    fn write(handle: u64, offset: u64) -> Op {
+        Op::Write {
+            handle,
+            offset,
+            data: Bytes::from_static(b"x"),
+        }
     }
 
     #[test]
     fn changes_survive_a_restart_and_a_torn_record_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let journal = Journal::open(dir.path(), 1);
+            let journal = Journal::open(dir.path(), 1, zone());
             let observe = journal.observer(0).unwrap();
             observe(&Op::Create {
                 handle: 1,
@@ -227,7 +294,7 @@ mod tests {
         f.write_all(&[PATH_RECORD, 9, 0]).unwrap();
         drop(f);
         assert!(std::fs::metadata(&file).unwrap().len() > len);
-        let journal = Journal::open(dir.path(), 1);
+        let journal = Journal::open(dir.path(), 1, zone());
         let changes = journal.changes(0).unwrap();
         assert!(changes.root);
         assert_eq!(
@@ -237,7 +304,12 @@ mod tests {
         );
         journal.reset();
         assert!(journal.changes(0).unwrap().is_empty());
-        assert!(Journal::open(dir.path(), 1).changes(0).unwrap().is_empty());
+        assert!(
+            Journal::open(dir.path(), 1, zone())
+                .changes(0)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -245,7 +317,74 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("rfs-journal")).unwrap();
         std::fs::write(dir.path().join("rfs-journal/root-0"), [7u8, 0, 0, 0, 0]).unwrap();
-        let journal = Journal::open(dir.path(), 1);
+        let journal = Journal::open(dir.path(), 1, zone());
+        let why = journal.changes(0).unwrap_err();
+        assert!(why.contains("malformed journal"), "{why}");
+    }
+
+    #[test]
+    fn zones_cuts_and_metadata_survive_a_restart_each_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rfs-journal/root-0");
+        let records = || std::fs::metadata(&file).unwrap().len();
+        {
+            let journal = Journal::open(dir.path(), 1, zone());
+            let observe = journal.observer(0).unwrap();
+            observe(&Op::Open {
+                handle: 1,
+                path: p("big"),
+            });
+            observe(&write(1, 3 * ZONE + 5));
+            let one_zone = records();
+            for offset in [3 * ZONE, 3 * ZONE + 9, 4 * ZONE - 1] {
+                observe(&write(1, offset));
+            }
+            assert_eq!(records(), one_zone, "a zone already named costs no record");
+            observe(&Op::SetLen {
+                handle: 1,
+                len: 7 * ZONE,
+            });
+            observe(&write(1, 8 * ZONE));
+            observe(&Op::SetXattr {
+                path: Some(p("other")),
+                name: "user.k".into(),
+                value: Bytes::from_static(b"v"),
+                flags: 0,
+            });
+        }
+        // A crash in the middle of appending a zone record.
+        let mut f = OpenOptions::new().append(true).open(&file).unwrap();
+        f.write_all(&[DATA_RECORD, 30, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        // Recorded in bigger zones than the journal now uses: still the same bytes.
+        let journal = Journal::open(dir.path(), 1, ZoneSize::new(ZONE / 2).unwrap());
+        let changes = journal.changes(0).unwrap();
+        assert!(changes.paths.is_empty(), "nothing changed whole");
+        let files: Vec<_> = changes.in_place().collect();
+        assert_eq!(files.len(), 2);
+        let (path, big) = files[0];
+        assert_eq!(*path, p("big"));
+        assert_eq!(
+            big.ranges(changes.zone, 9 * ZONE),
+            [(3 * ZONE, 3 * ZONE + ZONE / 2), (7 * ZONE, 9 * ZONE)],
+            "the written zone and everything from the cut on"
+        );
+        assert_eq!(*files[1].0, p("other"));
+        assert!(files[1].1.metadata_only());
+    }
+
+    #[test]
+    fn a_zone_record_with_a_backward_range_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rfs-journal")).unwrap();
+        let mut record = encode(&Changed::Data {
+            path: p("f"),
+            start: 0,
+            end: 1,
+        });
+        record[5] = 2; // start 2 > end 1
+        std::fs::write(dir.path().join("rfs-journal/root-0"), record).unwrap();
+        let journal = Journal::open(dir.path(), 1, zone());
         let why = journal.changes(0).unwrap_err();
         assert!(why.contains("malformed journal"), "{why}");
     }

@@ -30,6 +30,7 @@ use crate::modlog::{ModuleLog, Source};
 pub use progress::{CopyProgress, bytes_of};
 use receive_side::ReceiveSide;
 use rfs_fuse::link::LinkStats;
+use rfs_fuse::sync::zones::ZoneSize;
 use serve_side::ServeSide;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ pub enum DataSetupError {
     NoNetwork,
     #[error("replication: {0} replicated directories; at most 65535")]
     TooManyDirs(usize),
+    #[error("replication: ruzone_blocksize must be positive")]
+    ZoneSize,
 }
 
 /// What the data plane needs from the configuration.
@@ -74,6 +77,8 @@ pub struct DataConfig {
     pub state_dir: PathBuf,
     /// `reiallowedbw`: a copy's data bytes per second at most.
     pub reiallowedbw: Option<u64>,
+    /// The granularity of the change journal and of catch-up copies (`ruzone_blocksize`).
+    pub zone_size: ZoneSize,
 }
 
 impl DataConfig {
@@ -122,6 +127,7 @@ impl DataConfig {
             peer: addr(peer)?,
             state_dir: module.paths.state_dir.clone(),
             reiallowedbw: rfs.reiallowedbw,
+            zone_size: ZoneSize::new(rfs.ruzone_blocksize).ok_or(DataSetupError::ZoneSize)?,
         }))
     }
 }

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 /// The paths saved, per folder, and where; `Err` (nothing will be overwritten) when the
 /// journal cannot tell what changed or a copy fails.
 pub(super) fn quarantine(cfg: &DataConfig, log: &ModuleLog) -> Result<String, String> {
-    let journal = Journal::open(&cfg.state_dir, cfg.dirs.len());
+    let journal = Journal::open(&cfg.state_dir, cfg.dirs.len(), cfg.zone_size);
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "-");
@@ -30,7 +30,10 @@ pub(super) fn quarantine(cfg: &DataConfig, log: &ModuleLog) -> Result<String, St
                 dir.display()
             )
         })?;
-        for path in changes.top_paths() {
+        for path in changes
+            .top_paths()
+            .chain(changes.in_place().map(|(p, _)| p))
+        {
             let rel = PathBuf::from(OsString::from_vec(path.to_bytes()));
             let source = dir.join(&rel);
             if std::fs::symlink_metadata(&source).is_err() {

@@ -34,7 +34,7 @@ impl ServeSide {
     /// mounts), then mount the overlays; on failure, unmount what was mounted.
     pub fn start(cfg: &DataConfig) -> Result<ServeSide, String> {
         let mut side = ServeSide {
-            journal: Arc::new(Journal::open(&cfg.state_dir, cfg.dirs.len())),
+            journal: Arc::new(Journal::open(&cfg.state_dir, cfg.dirs.len(), cfg.zone_size)),
             mounts: Vec::new(),
             switches: Vec::new(),
             backing: Arc::new(Backing::default()),

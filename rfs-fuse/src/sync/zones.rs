@@ -11,6 +11,13 @@ use std::num::NonZeroU64;
 pub struct ZoneSize(NonZeroU64);
 
 impl ZoneSize {
+    /// The zones of tracking kept in memory only (no durability cost): fine enough that a
+    /// small write sends little more than itself.
+    pub const EXACT: ZoneSize = match NonZeroU64::new(64 << 10) {
+        Some(bytes) => ZoneSize(bytes),
+        None => unreachable!(),
+    };
+
     /// `None` for zero.
     pub fn new(bytes: u64) -> Option<ZoneSize> {
         NonZeroU64::new(bytes).map(ZoneSize)

@@ -24,6 +24,7 @@ use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplica
 use rfs_fuse::protocol::op::Op;
 use rfs_fuse::sync::full_copy::{CopyStats, copy_changes, live_copy};
 use rfs_fuse::sync::tracker::{ChangeTracker, Changes};
+use rfs_fuse::sync::zones::ZoneSize;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -179,7 +180,7 @@ impl Copier<'_> {
                 let tracker = Arc::new(ChangeTracker::new(
                     Arc::new(NoReplication),
                     open,
-                    self.journal.zone_size(),
+                    ZoneSize::EXACT,
                 ));
                 frozen.set(tracker.clone());
                 tracker

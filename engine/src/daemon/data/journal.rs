@@ -9,6 +9,11 @@
 //! an operation that was never applied. The journal restarts empty when a copy completes
 //! (under its freeze: everything before it is on the peer). If a record cannot be written, or
 //! a file cannot be read back, the journal says so and the next join copies everything.
+//!
+//! Two precisions: the durable records name zones of `ruzone_blocksize` (few `fdatasync`s),
+//! and the same changes are kept in memory in zones of [`ZoneSize::EXACT`]. As long as this
+//! process saw every change since the journal was empty, the exact ones are what a returning
+//! SECOND receives; after a restart with records on disk, the durable ones.
 
 use rfs_fuse::overlay::Observer;
 use rfs_fuse::protocol::op::RelPath;
@@ -32,7 +37,11 @@ struct RootJournal {
     path: PathBuf,
     file: Option<File>,
     follower: PathFollower,
+    /// What the records on disk name, in zones of `ruzone_blocksize`.
     changes: Changes,
+    /// The same in exact zones, while this process saw every change since the journal was
+    /// empty (none after a restart that found records).
+    exact: Option<Changes>,
     /// Why the journal cannot be trusted (a full copy is needed).
     unusable: Option<String>,
 }
@@ -40,7 +49,6 @@ struct RootJournal {
 /// One journal per replicated folder, in `<state dir>/rfs-journal/root-<index>`.
 pub struct Journal {
     roots: Vec<Arc<Mutex<RootJournal>>>,
-    zone: ZoneSize,
 }
 
 fn lock(root: &Mutex<RootJournal>) -> MutexGuard<'_, RootJournal> {
@@ -61,11 +69,15 @@ impl Journal {
                     file: None,
                     follower: PathFollower::default(),
                     changes: Changes::new(zone),
+                    exact: None,
                     unusable: None,
                 };
                 let opened = std::fs::create_dir_all(&dir)
                     .and_then(|()| load(&path, &mut journal.changes))
                     .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));
+                if journal.changes.is_empty() {
+                    journal.exact = Some(Changes::new(ZoneSize::EXACT));
+                }
                 match opened {
                     Ok(file) => journal.file = Some(file),
                     Err(e) => journal.unusable = Some(format!("{}: {e}", path.display())),
@@ -73,12 +85,7 @@ impl Journal {
                 Arc::new(Mutex::new(journal))
             })
             .collect();
-        Journal { roots, zone }
-    }
-
-    /// The zones files changed in place are counted in.
-    pub fn zone_size(&self) -> ZoneSize {
-        self.zone
+        Journal { roots }
     }
 
     /// What the journals of `roots` folders hold, without opening them for writing (for
@@ -119,9 +126,10 @@ impl Journal {
             .get(index)
             .ok_or_else(|| format!("no journal for folder {index}"))?;
         let journal = lock(root);
-        match &journal.unusable {
-            Some(why) => Err(why.clone()),
-            None => Ok(journal.changes.clone()),
+        match (&journal.unusable, &journal.exact) {
+            (Some(why), _) => Err(why.clone()),
+            (None, Some(exact)) => Ok(exact.clone()),
+            (None, None) => Ok(journal.changes.clone()),
         }
     }
 
@@ -134,6 +142,7 @@ impl Journal {
                 .as_ref()
                 .map(|f| f.set_len(0).and_then(|()| f.sync_data()));
             journal.changes = Changes::new(journal.changes.zone);
+            journal.exact = Some(Changes::new(ZoneSize::EXACT));
             journal.unusable = match cleared {
                 Some(Ok(())) => None,
                 Some(Err(e)) => Some(format!("{}: {e}", journal.path.display())),
@@ -145,6 +154,9 @@ impl Journal {
 
 impl RootJournal {
     fn record(&mut self, changed: Changed) {
+        if let Some(exact) = self.exact.as_mut() {
+            exact.add(changed.clone());
+        }
         let record = encode(&changed);
         if !self.changes.add(changed) || self.unusable.is_some() {
             return;
@@ -371,6 +383,35 @@ mod tests {
         );
         assert_eq!(*files[1].0, p("other"));
         assert!(files[1].1.metadata_only());
+    }
+
+    #[test]
+    fn exact_zones_serve_until_a_restart_then_the_durable_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let in_place = |journal: &Journal| {
+            let changes = journal.changes(0).unwrap();
+            let (_, file) = changes.in_place().next().unwrap();
+            file.ranges(changes.zone, 9 * ZONE)
+        };
+        {
+            let journal = Journal::open(dir.path(), 1, zone());
+            let observe = journal.observer(0).unwrap();
+            observe(&Op::Open {
+                handle: 1,
+                path: p("big"),
+            });
+            observe(&write(1, 3 * ZONE + 5));
+            let exact = ZoneSize::EXACT.bytes();
+            assert_eq!(in_place(&journal), [(3 * ZONE, 3 * ZONE + exact)]);
+        }
+        let reopened = Journal::open(dir.path(), 1, zone());
+        assert_eq!(
+            in_place(&reopened),
+            [(3 * ZONE, 4 * ZONE)],
+            "after a restart, only the durable zone is known"
+        );
+        reopened.reset();
+        assert!(reopened.changes(0).unwrap().is_empty());
     }
 
     #[test]

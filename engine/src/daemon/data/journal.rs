@@ -267,6 +267,18 @@ mod tests {
         ZoneSize::new(ZONE).unwrap()
     }
 
+    /// A journal in `dir` whose file `big` was opened and written at `offset`.
+    fn journal_with_one_write(dir: &Path, offset: u64) -> Journal {
+        let journal = Journal::open(dir, 1, zone());
+        let observe = journal.observer(0).unwrap();
+        observe(&Op::Open {
+            handle: 1,
+            path: p("big"),
+        });
+        observe(&write(1, offset));
+        journal
+    }
+
     fn write(handle: u64, offset: u64) -> Op {
         Op::Write {
             handle,
@@ -340,13 +352,8 @@ mod tests {
         let file = dir.path().join("rfs-journal/root-0");
         let records = || std::fs::metadata(&file).unwrap().len();
         {
-            let journal = Journal::open(dir.path(), 1, zone());
+            let journal = journal_with_one_write(dir.path(), 3 * ZONE + 5);
             let observe = journal.observer(0).unwrap();
-            observe(&Op::Open {
-                handle: 1,
-                path: p("big"),
-            });
-            observe(&write(1, 3 * ZONE + 5));
             let one_zone = records();
             for offset in [3 * ZONE, 3 * ZONE + 9, 4 * ZONE - 1] {
                 observe(&write(1, offset));
@@ -394,13 +401,7 @@ mod tests {
             file.ranges(changes.zone, 9 * ZONE)
         };
         {
-            let journal = Journal::open(dir.path(), 1, zone());
-            let observe = journal.observer(0).unwrap();
-            observe(&Op::Open {
-                handle: 1,
-                path: p("big"),
-            });
-            observe(&write(1, 3 * ZONE + 5));
+            let journal = journal_with_one_write(dir.path(), 3 * ZONE + 5);
             let exact = ZoneSize::EXACT.bytes();
             assert_eq!(in_place(&journal), [(3 * ZONE, 3 * ZONE + exact)]);
         }

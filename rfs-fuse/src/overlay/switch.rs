@@ -54,6 +54,13 @@ impl Inner {
         // Every critical section leaves the state valid: a panicking holder cannot corrupt it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Waits for the next change of the state.
+    fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(state)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl SwitchReplicator {
@@ -88,21 +95,35 @@ impl SwitchReplicator {
     pub fn freeze(&self) -> Frozen<'_> {
         let mut state = self.inner.lock();
         while state.frozen {
-            state = self
-                .inner
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.inner.wait(state);
         }
         state.frozen = true;
         while state.in_flight > 0 {
-            state = self
-                .inner
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.inner.wait(state);
         }
         Frozen { switch: self }
+    }
+
+    /// [`freeze`](Self::freeze), given up (`None`) if operations are or become held
+    /// meanwhile: held operations wait for a decision that may need the caller's thread.
+    pub fn freeze_unless_holding(&self) -> Option<Frozen<'_>> {
+        let mut state = self.inner.lock();
+        while state.frozen && !state.holding {
+            state = self.inner.wait(state);
+        }
+        if state.holding {
+            return None;
+        }
+        state.frozen = true;
+        while state.in_flight > 0 && !state.holding {
+            state = self.inner.wait(state);
+        }
+        if state.holding {
+            state.frozen = false;
+            self.inner.changed.notify_all();
+            return None;
+        }
+        Some(Frozen { switch: self })
     }
 
     /// From now on, every operation waits after its local apply until
@@ -111,6 +132,7 @@ impl SwitchReplicator {
     /// broken callback: it takes no lock the waiters hold.
     pub fn hold_all(&self) {
         self.inner.lock().holding = true;
+        self.inner.changed.notify_all();
     }
 
     /// Let held operations return, and stop holding.
@@ -168,11 +190,7 @@ impl Replicator for SwitchReplicator {
         let target = {
             let mut state = self.inner.lock();
             while state.frozen {
-                state = self
-                    .inner
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = self.inner.wait(state);
             }
             state.in_flight += 1;
             (Arc::clone(&state.target), state.observer.clone())
@@ -188,10 +206,7 @@ impl Replicator for SwitchReplicator {
             let inner = &guard.0;
             let mut state = inner.lock();
             while state.holding {
-                state = inner
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = inner.wait(state);
             }
             drop(state);
             drop(guard);
@@ -255,6 +270,28 @@ mod tests {
         switch.send(unlink("b")).wait().unwrap();
         let recorder = freezer.join().unwrap();
         assert_eq!(recorder.ops(), vec![unlink("b")]);
+    }
+
+    #[test]
+    fn a_freeze_unless_holding_gives_up_when_operations_are_held() {
+        let switch = SwitchReplicator::new();
+        let pending = switch.send(unlink("a"));
+        let s2 = switch.clone();
+        let freezer = std::thread::spawn(move || s2.freeze_unless_holding().is_some());
+        std::thread::sleep(Duration::from_millis(50));
+        switch.hold_all();
+        assert!(
+            !freezer.join().unwrap(),
+            "given up while an operation waits to be held"
+        );
+        assert!(
+            switch.freeze_unless_holding().is_none(),
+            "held from the start"
+        );
+        switch.release();
+        pending.wait().unwrap();
+        assert!(switch.freeze_unless_holding().is_some());
+        switch.send(unlink("b")).wait().unwrap();
     }
 
     struct Failing;

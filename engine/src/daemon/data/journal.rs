@@ -10,6 +10,12 @@
 //! (under its freeze: everything before it is on the peer). If a record cannot be written, or
 //! a file cannot be read back, the journal says so and the next join copies everything.
 //!
+//! While the stream is up the journal moves on in *epochs*: a new epoch starts under a
+//! brief write freeze, the previous one is kept (`root-<index>.retiring`) until the peer has
+//! made durable everything sent before the new one began, then forgotten. What the journal
+//! names is then what changed recently (in flight, or since the peer was lost), not
+//! everything since the last copy.
+//!
 //! Two precisions: the durable records name zones of `ruzone_blocksize` (few `fdatasync`s),
 //! and the same changes are kept in memory in zones of [`ZoneSize::EXACT`]. As long as this
 //! process saw every change since the journal was empty, the exact ones are what a returning
@@ -33,15 +39,56 @@ const DATA_RECORD: u8 = 2;
 const CUT_RECORD: u8 = 3;
 const METADATA_RECORD: u8 = 4;
 
+/// What one epoch of the journal names: its records' changes, and the same in exact zones
+/// while this process saw every change of the epoch.
+struct Epoch {
+    /// What the records on disk name, in zones of `ruzone_blocksize`.
+    durable: Changes,
+    /// The same in exact zones (none when the epoch was loaded with records from disk).
+    exact: Option<Changes>,
+}
+
+impl Epoch {
+    fn new(zone: ZoneSize) -> Epoch {
+        Epoch {
+            durable: Changes::new(zone),
+            exact: Some(Changes::new(ZoneSize::EXACT)),
+        }
+    }
+
+    /// The epoch recorded in `path` (absent: empty).
+    fn load(path: &Path, zone: ZoneSize) -> io::Result<Epoch> {
+        let mut durable = Changes::new(zone);
+        load(path, &mut durable)?;
+        let exact = durable.is_empty().then(|| Changes::new(ZoneSize::EXACT));
+        Ok(Epoch { durable, exact })
+    }
+
+    /// The most precise changes known.
+    fn best(&self) -> &Changes {
+        self.exact.as_ref().unwrap_or(&self.durable)
+    }
+
+    /// Whether `changed` is new to the durable records (a record must be written).
+    fn add(&mut self, changed: Changed) -> bool {
+        if let Some(exact) = self.exact.as_mut() {
+            exact.add(changed.clone());
+        }
+        self.durable.add(changed)
+    }
+}
+
 struct RootJournal {
+    /// `root-<index>`: the current epoch's records.
     path: PathBuf,
+    /// `root-<index>.retiring`: the previous epoch's.
+    retiring_path: PathBuf,
     file: Option<File>,
     follower: PathFollower,
-    /// What the records on disk name, in zones of `ruzone_blocksize`.
-    changes: Changes,
-    /// The same in exact zones, while this process saw every change since the journal was
-    /// empty (none after a restart that found records).
-    exact: Option<Changes>,
+    current: Epoch,
+    /// The epoch before the current one, in `root-<index>.retiring`, kept until the peer
+    /// holds durably everything sent before the current one began.
+    retiring: Option<Epoch>,
     /// Why the journal cannot be trusted (a full copy is needed).
     unusable: Option<String>,
 }
@@ -55,29 +102,47 @@ fn lock(root: &Mutex<RootJournal>) -> MutexGuard<'_, RootJournal> {
     root.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn paths(state_dir: &Path, index: usize) -> (PathBuf, PathBuf) {
+    let dir = state_dir.join("rfs-journal");
+    (
+        dir.join(format!("root-{index}")),
+        dir.join(format!("root-{index}.retiring")),
+    )
+}
+
+/// Makes the entries of the directory holding `path` durable.
+fn sync_dir_of(path: &Path) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
+
 impl Journal {
     /// Loads (or starts) the journals of `roots` folders, files changed in place counted in
     /// zones of `zone`. Never fails: a journal that cannot be read or written is marked
     /// unusable, and said so by [`Journal::changes`].
     pub fn open(state_dir: &Path, roots: usize, zone: ZoneSize) -> Journal {
-        let dir = state_dir.join("rfs-journal");
         let roots = (0..roots)
             .map(|index| {
-                let path = dir.join(format!("root-{index}"));
+                let (path, retiring) = paths(state_dir, index);
                 let mut journal = RootJournal {
                     path: path.clone(),
+                    retiring_path: retiring.clone(),
                     file: None,
                     follower: PathFollower::default(),
-                    changes: Changes::new(zone),
-                    exact: None,
+                    current: Epoch::new(zone),
+                    retiring: None,
                     unusable: None,
                 };
-                let opened = std::fs::create_dir_all(&dir)
-                    .and_then(|()| load(&path, &mut journal.changes))
-                    .and_then(|()| OpenOptions::new().create(true).append(true).open(&path));
-                if journal.changes.is_empty() {
-                    journal.exact = Some(Changes::new(ZoneSize::EXACT));
-                }
+                let opened = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| {
+                        if retiring.exists() {
+                            journal.retiring = Some(Epoch::load(&retiring, zone)?);
+                        }
+                        journal.current = Epoch::load(&path, zone)?;
+                        OpenOptions::new().create(true).append(true).open(&path)
+                    });
                 match opened {
                     Ok(file) => journal.file = Some(file),
                     Err(e) => journal.unusable = Some(format!("{}: {e}", path.display())),
@@ -91,12 +156,12 @@ impl Journal {
     /// What the journals of `roots` folders hold, without opening them for writing (for
     /// `hakit rfsdiff`, the daemon running or not).
     pub fn read(state_dir: &Path, roots: usize, zone: ZoneSize) -> Vec<Result<Changes, String>> {
-        let dir = state_dir.join("rfs-journal");
         (0..roots)
             .map(|index| {
-                let path = dir.join(format!("root-{index}"));
+                let (path, retiring) = paths(state_dir, index);
                 let mut changes = Changes::new(zone);
-                load(&path, &mut changes)
+                load(&retiring, &mut changes)
+                    .and_then(|()| load(&path, &mut changes))
                     .map(|()| changes)
                     .map_err(|e| format!("{}: {e}", path.display()))
             })
@@ -118,18 +183,38 @@ impl Journal {
         }))
     }
 
-    /// What changed in root `index` since the last [`reset`](Self::reset); `Err(why)` when
-    /// the journal cannot be trusted.
+    /// What changed in root `index` since the last [`reset`](Self::reset) and may not be on
+    /// the peer durably; `Err(why)` when the journal cannot be trusted.
     pub fn changes(&self, index: usize) -> Result<Changes, String> {
         let root = self
             .roots
             .get(index)
             .ok_or_else(|| format!("no journal for folder {index}"))?;
         let journal = lock(root);
-        match (&journal.unusable, &journal.exact) {
-            (Some(why), _) => Err(why.clone()),
-            (None, Some(exact)) => Ok(exact.clone()),
-            (None, None) => Ok(journal.changes.clone()),
+        if let Some(why) = &journal.unusable {
+            return Err(why.clone());
+        }
+        let mut changes = journal.current.best().clone();
+        if let Some(retiring) = &journal.retiring {
+            changes.extend(retiring.best().clone());
+        }
+        Ok(changes)
+    }
+
+    /// Starts a new epoch in every folder whose previous one was retired: its records move
+    /// aside until [`retire`](Self::retire). Call with writes frozen (every operation
+    /// recorded so far has been sent).
+    pub fn rotate(&self) {
+        for root in &self.roots {
+            lock(root).rotate();
+        }
+    }
+
+    /// The peer holds durably everything sent before the last [`rotate`](Self::rotate): the
+    /// epochs set aside then are forgotten.
+    pub fn retire(&self) {
+        for root in &self.roots {
+            lock(root).retire();
         }
     }
 
@@ -137,28 +222,29 @@ impl Journal {
     pub fn reset(&self) {
         for root in &self.roots {
             let mut journal = lock(root);
+            let previous = journal.unusable.take();
             let cleared = journal
                 .file
                 .as_ref()
                 .map(|f| f.set_len(0).and_then(|()| f.sync_data()));
-            journal.changes = Changes::new(journal.changes.zone);
-            journal.exact = Some(Changes::new(ZoneSize::EXACT));
-            journal.unusable = match cleared {
-                Some(Ok(())) => None,
-                Some(Err(e)) => Some(format!("{}: {e}", journal.path.display())),
-                None => journal.unusable.take(),
-            };
+            match cleared {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    journal.unusable = Some(format!("{}: {e}", journal.path.display()));
+                }
+                // Never opened: still not usable.
+                None => journal.unusable = previous,
+            }
+            journal.retire();
+            journal.current = Epoch::new(journal.current.durable.zone);
         }
     }
 }
 
 impl RootJournal {
     fn record(&mut self, changed: Changed) {
-        if let Some(exact) = self.exact.as_mut() {
-            exact.add(changed.clone());
-        }
         let record = encode(&changed);
-        if !self.changes.add(changed) || self.unusable.is_some() {
+        if !self.current.add(changed) || self.unusable.is_some() {
             return;
         }
         let written = match self.file.as_mut() {
@@ -167,6 +253,43 @@ impl RootJournal {
         };
         if let Err(e) = written {
             self.unusable = Some(format!("{}: {e}", self.path.display()));
+        }
+    }
+
+    fn rotate(&mut self) {
+        if self.retiring.is_some() || self.unusable.is_some() {
+            return;
+        }
+        let rotated = std::fs::rename(&self.path, &self.retiring_path)
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .open(&self.path)
+            })
+            .and_then(|file| sync_dir_of(&self.path).map(|()| file));
+        match rotated {
+            Ok(file) => {
+                self.file = Some(file);
+                let zone = self.current.durable.zone;
+                self.retiring = Some(std::mem::replace(&mut self.current, Epoch::new(zone)));
+            }
+            Err(e) => self.unusable = Some(format!("{}: new epoch: {e}", self.path.display())),
+        }
+    }
+
+    fn retire(&mut self) {
+        if self.retiring.is_none() {
+            return;
+        }
+        let removed = match std::fs::remove_file(&self.retiring_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => sync_dir_of(&self.retiring_path),
+        };
+        match removed {
+            Ok(()) => self.retiring = None,
+            Err(e) => self.unusable = Some(format!("{}: {e}", self.retiring_path.display())),
         }
     }
 }
@@ -413,6 +536,57 @@ mod tests {
         );
         reopened.reset();
         assert!(reopened.changes(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_new_epoch_keeps_the_previous_one_until_it_is_retired_even_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = |journal: &Journal| {
+            let changes = journal.changes(0).unwrap();
+            let mut names: Vec<_> = changes.paths.iter().cloned().collect();
+            names.extend(changes.in_place().map(|(path, _)| path.clone()));
+            names.sort();
+            names
+        };
+        let file = dir.path().join("rfs-journal/root-0");
+        {
+            let journal = journal_with_one_write(dir.path(), 0);
+            let observe = journal.observer(0).unwrap();
+            observe(&Op::Unlink { path: p("gone") });
+            journal.rotate();
+            let before = std::fs::metadata(&file).unwrap().len();
+            observe(&write(1, 0));
+            assert!(
+                std::fs::metadata(&file).unwrap().len() > before,
+                "a zone first changed in the new epoch is recorded again"
+            );
+            assert_eq!(names(&journal), [p("big"), p("gone")]);
+            journal.rotate();
+            assert_eq!(
+                names(&journal),
+                [p("big"), p("gone")],
+                "one epoch retires at a time"
+            );
+        }
+        // A restart before the peer confirmed: both epochs are read back.
+        let reopened = Journal::open(dir.path(), 1, zone());
+        assert_eq!(names(&reopened), [p("big"), p("gone")]);
+        reopened.retire();
+        assert_eq!(
+            names(&reopened),
+            [p("big")],
+            "the current epoch's own write stays"
+        );
+        assert!(!dir.path().join("rfs-journal/root-0.retiring").exists());
+        reopened.rotate();
+        reopened.retire();
+        assert!(reopened.changes(0).unwrap().is_empty());
+        assert!(
+            Journal::open(dir.path(), 1, zone())
+                .changes(0)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

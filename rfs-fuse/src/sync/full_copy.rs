@@ -98,10 +98,10 @@ pub fn copy_changes<E: std::error::Error + 'static>(
     Ok(copy.stats)
 }
 
-struct Copier<'e, E> {
+pub(crate) struct Copier<'e, E> {
     root: PathBuf,
     emit: &'e mut dyn FnMut(Op) -> Result<(), E>,
-    stats: CopyStats,
+    pub(crate) stats: CopyStats,
     /// (device, inode) of multiply-linked files already sent, and the path they were sent as.
     inodes: HashMap<(u64, u64), RelPath>,
     next_handle: Handle,
@@ -110,7 +110,7 @@ struct Copier<'e, E> {
 }
 
 /// An entry removed or replaced while it was being read.
-fn vanished(error: &io::Error) -> bool {
+pub(crate) fn vanished(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ESTALE)
@@ -118,7 +118,7 @@ fn vanished(error: &io::Error) -> bool {
 }
 
 impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
-    fn new(
+    pub(crate) fn new(
         root: &Path,
         emit: &'e mut dyn FnMut(Op) -> Result<(), E>,
         tolerant: bool,
@@ -134,18 +134,18 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
     }
 
     /// [`entry`](Self::entry), skipping one that vanished if the copy is tolerant.
-    fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
+    pub(crate) fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
         match self.entry(rel) {
             Err(FullCopyError::Read { source, .. }) if self.tolerant && vanished(&source) => Ok(()),
             other => other,
         }
     }
 
-    fn send(&mut self, op: Op) -> Result<(), FullCopyError<E>> {
+    pub(crate) fn send(&mut self, op: Op) -> Result<(), FullCopyError<E>> {
         (self.emit)(op).map_err(FullCopyError::Emit)
     }
 
-    fn read_err(path: &Path) -> impl FnOnce(io::Error) -> FullCopyError<E> + '_ {
+    pub(crate) fn read_err(path: &Path) -> impl FnOnce(io::Error) -> FullCopyError<E> + '_ {
         move |source| FullCopyError::Read {
             path: path.to_path_buf(),
             source,
@@ -161,7 +161,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
     }
 
     /// The root's owner, mode and xattrs.
-    fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
+    pub(crate) fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
         let full = self.root.clone();
         let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
         // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
@@ -257,6 +257,12 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         self.times(Some(&path), &meta)
     }
 
+    /// A handle for a file opened on the peer, unused by this copy so far.
+    pub(crate) fn handle(&mut self) -> Handle {
+        self.next_handle += 1;
+        self.next_handle - 1
+    }
+
     fn file(
         &mut self,
         full: &Path,
@@ -265,8 +271,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         owner: Owner,
         len: u64,
     ) -> Result<(), FullCopyError<E>> {
-        let handle = self.next_handle;
-        self.next_handle += 1;
+        let handle = self.handle();
         let file = File::open(full).map_err(Self::read_err(full))?;
         self.send(Op::Create {
             handle,
@@ -276,31 +281,51 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
             exclusive: true,
         })?;
         for (start, end) in data_extents(&file, len).map_err(Self::read_err(full))? {
-            let mut offset = start;
-            while offset < end {
-                let want = usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK);
-                let mut buf = vec![0u8; want];
-                let got = file
-                    .read_at(&mut buf, offset)
-                    .map_err(Self::read_err(full))?;
-                if got == 0 {
-                    break; // the file shrank meanwhile: the SetLen below gives the final size
-                }
-                buf.truncate(got);
-                self.stats.bytes += got as u64;
-                self.send(Op::Write {
-                    handle,
-                    offset,
-                    data: Bytes::from(buf),
-                })?;
-                offset += got as u64;
-            }
+            self.write_range(&file, full, handle, start..end)?;
         }
         self.send(Op::SetLen { handle, len })?;
         self.send(Op::Close { handle })
     }
 
-    fn xattrs(&mut self, full: &Path, path: Option<&RelPath>) -> Result<(), FullCopyError<E>> {
+    /// Bytes `range` of `file` (at `full`) written to `handle` on the peer, in writes the
+    /// protocol accepts; fewer if the file shrank meanwhile (a later `SetLen` or the change
+    /// tracker's next pass gives the final length).
+    pub(crate) fn write_range(
+        &mut self,
+        file: &File,
+        full: &Path,
+        handle: Handle,
+        range: std::ops::Range<u64>,
+    ) -> Result<(), FullCopyError<E>> {
+        let mut offset = range.start;
+        while offset < range.end {
+            let want = usize::try_from(range.end - offset)
+                .unwrap_or(CHUNK)
+                .min(CHUNK);
+            let mut buf = vec![0u8; want];
+            let got = file
+                .read_at(&mut buf, offset)
+                .map_err(Self::read_err(full))?;
+            if got == 0 {
+                return Ok(());
+            }
+            buf.truncate(got);
+            self.stats.bytes += got as u64;
+            self.send(Op::Write {
+                handle,
+                offset,
+                data: Bytes::from(buf),
+            })?;
+            offset += got as u64;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn xattrs(
+        &mut self,
+        full: &Path,
+        path: Option<&RelPath>,
+    ) -> Result<(), FullCopyError<E>> {
         for (name, value) in replicated_xattrs(full).map_err(Self::read_err(full))? {
             self.send(Op::SetXattr {
                 path: path.cloned(),
@@ -312,7 +337,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         Ok(())
     }
 
-    fn times(
+    pub(crate) fn times(
         &mut self,
         path: Option<&RelPath>,
         meta: &fs::Metadata,
@@ -328,7 +353,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         })
     }
 
-    fn full_path(&self, rel: &[Vec<u8>]) -> PathBuf {
+    pub(crate) fn full_path(&self, rel: &[Vec<u8>]) -> PathBuf {
         let mut full = self.root.clone();
         for part in rel {
             full.push(std::ffi::OsStr::from_bytes(part));

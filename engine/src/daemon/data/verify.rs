@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-/// Content is compared in blocks of this size.
-const BLOCK: u32 = 1 << 20;
+/// Content is compared in blocks of this size (here and by the compare-based copy).
+pub(super) const MANIFEST_BLOCK: u32 = 1 << 20;
 
 /// What `rfsverify` prints, and whether the replicas are identical.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -65,12 +65,13 @@ pub(super) fn verify(cfg: &DataConfig, backing: &Backing) -> Result<VerifyReport
 fn compare(cfg: &DataConfig, backing: &Backing) -> Result<Found, VerifyError> {
     let count =
         u16::try_from(cfg.dirs.len()).map_err(|_| VerifyError::TooManyDirs(cfg.dirs.len()))?;
-    let theirs = fetch_manifest(cfg.peer, &cfg.module, count, BLOCK).map_err(|source| {
-        VerifyError::NoPeer {
-            peer: cfg.peer,
-            source,
-        }
-    })?;
+    let theirs =
+        fetch_manifest(cfg.peer, &cfg.module, count, MANIFEST_BLOCK).map_err(|source| {
+            VerifyError::NoPeer {
+                peer: cfg.peer,
+                source,
+            }
+        })?;
     let ours = local_manifests(cfg, backing)?;
     Ok(ours
         .iter()
@@ -84,7 +85,7 @@ fn local_manifests(cfg: &DataConfig, backing: &Backing) -> Result<Vec<RootManife
         .iter()
         .zip(&backing.dirs)
         .map(|(dir, file)| {
-            walk(file.as_fd(), BLOCK)
+            walk(file.as_fd(), MANIFEST_BLOCK)
                 .map(|entries| RootManifest { entries })
                 .map_err(|source| VerifyError::Local {
                     dir: dir.clone(),
@@ -110,7 +111,7 @@ fn report(cfg: &DataConfig, found: &Found, first_pass: Option<usize>) -> VerifyR
         cfg.module,
         cfg.me,
         cfg.peer,
-        BLOCK >> 10
+        MANIFEST_BLOCK >> 10
     )];
     if let Some(seen) = first_pass {
         lines.push(format!(

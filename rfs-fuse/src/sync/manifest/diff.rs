@@ -3,10 +3,9 @@
 //! the second and not for directories, sizes of regular files only, link counts of
 //! non-directories), content compared block by block.
 
-use super::Entry;
+use super::{Entry, beneath, paired};
 use crate::compare::{Difference, FileKind, Side};
 use crate::protocol::op::RelPath;
-use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -17,48 +16,25 @@ use std::path::PathBuf;
 pub fn differences(a: &[Entry], b: &[Entry]) -> Vec<Difference> {
     let mut out = Vec::new();
     let mut reported: Option<&RelPath> = None;
-    let (mut i, mut j) = (0, 0);
-    loop {
-        let (ea, eb) = (a.get(i), b.get(j));
-        let order = match (ea, eb) {
-            (None, None) => return out,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(x), Some(y)) => x.path.cmp(&y.path),
+    for pair in paired(a, b) {
+        let path = match pair {
+            (Some(e), _) | (None, Some(e)) => e.path.as_ref(),
+            (None, None) => continue,
         };
-        let entry = match order {
-            Ordering::Less => ea,
-            _ => eb,
-        };
-        let path = entry.and_then(|e| e.path.as_ref());
-        if !beneath(path, reported) {
-            let top = match (order, ea, eb) {
-                (Ordering::Less, Some(x), _) => only_in(x, Side::A, &mut out),
-                (Ordering::Greater, _, Some(y)) => only_in(y, Side::B, &mut out),
-                (_, Some(x), Some(y)) => entries(x, y, &mut out),
-                _ => false,
-            };
-            if top {
-                reported = path;
-            }
+        if beneath(path, reported) {
+            continue;
         }
-        match order {
-            Ordering::Less => i += 1,
-            Ordering::Greater => j += 1,
-            Ordering::Equal => (i, j) = (i + 1, j + 1),
+        let top = match pair {
+            (Some(x), Some(y)) => entries(x, y, &mut out),
+            (Some(x), None) => only_in(x, Side::A, &mut out),
+            (None, Some(y)) => only_in(y, Side::B, &mut out),
+            (None, None) => false,
+        };
+        if top {
+            reported = path;
         }
     }
-}
-
-/// Whether `path` lies strictly beneath `top`.
-fn beneath(path: Option<&RelPath>, top: Option<&RelPath>) -> bool {
-    match (path, top) {
-        (Some(path), Some(top)) => {
-            let (p, t) = (path.components(), top.components());
-            p.len() > t.len() && p.starts_with(t)
-        }
-        _ => false,
-    }
+    out
 }
 
 /// The path as `compare` names it (`.` for the directory itself).

@@ -10,6 +10,8 @@ pub use crate::protocol::manifest::{Entry, Hash};
 pub use diff::differences;
 pub use walk::walk;
 
+use crate::protocol::op::RelPath;
+use std::cmp::Ordering;
 use std::io;
 
 /// The entries of one replicated directory, sorted by path (the directory itself first).
@@ -41,4 +43,47 @@ pub enum ManifestError {
         #[source]
         source: crate::protocol::op::PathError,
     },
+}
+
+/// The entries of two manifests (each sorted by path) paired by path, in path order: an
+/// entry of `a`, of `b`, or of both.
+pub(crate) fn paired<'m>(
+    a: &'m [Entry],
+    b: &'m [Entry],
+) -> impl Iterator<Item = (Option<&'m Entry>, Option<&'m Entry>)> {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        let (ea, eb) = (a.get(i), b.get(j));
+        let order = match (ea, eb) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => x.path.cmp(&y.path),
+        };
+        Some(match order {
+            Ordering::Less => {
+                i += 1;
+                (ea, None)
+            }
+            Ordering::Greater => {
+                j += 1;
+                (None, eb)
+            }
+            Ordering::Equal => {
+                (i, j) = (i + 1, j + 1);
+                (ea, eb)
+            }
+        })
+    })
+}
+
+/// Whether `path` lies strictly beneath `top`.
+pub(crate) fn beneath(path: Option<&RelPath>, top: Option<&RelPath>) -> bool {
+    match (path, top) {
+        (Some(path), Some(top)) => {
+            let (p, t) = (path.components(), top.components());
+            p.len() > t.len() && p.starts_with(t)
+        }
+        _ => false,
+    }
 }

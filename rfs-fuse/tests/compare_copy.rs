@@ -100,3 +100,12 @@ fn only_differing_blocks_travel_and_extra_entries_go() {
         stats.bytes
     );
 }
+
+#[test]
+fn an_empty_secondary_receives_the_whole_tree_with_its_links() {
+    let (primary, secondary) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    tree(primary.path());
+    let stats = sync(primary.path(), secondary.path());
+    assert_identical(primary.path(), secondary.path());
+    assert_eq!(stats.links, 1, "the second name of d/e/f1 is linked, not copied");
+}

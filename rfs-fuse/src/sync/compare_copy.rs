@@ -1,19 +1,23 @@
 //! [`compare_copy`]: bringing a peer that holds some copy of the tree (an old primary, a
 //! SECOND whose journal cannot be trusted) up to date by comparing its manifest with ours
 //! instead of emptying it: entries equal in type, size, mode, owner, mtime, xattrs and every
-//! block hash are left alone; a regular file on both sides gets only its differing blocks
-//! (then its length and attributes); anything else that differs is removed and copied whole
-//! as [`live_copy`](super::full_copy::live_copy) would; what only the peer holds is removed.
+//! block hash are left alone; a regular file on both sides gets only the blocks whose hashes
+//! differ from the peer's (then its length and attributes); anything else that differs is
+//! removed and copied whole as [`live_copy`](super::full_copy::live_copy) would; what only the
+//! peer holds is removed. Our side is listed without reading files: a file is read, and its
+//! blocks hashed, only where the peer holds a file at the same path.
 //!
 //! Tolerant like `live_copy`: meant to run under a
 //! [`ChangeTracker`](super::tracker::ChangeTracker), whose next changes cover whatever the
 //! application changes meanwhile. A file with several names is always copied whole, so that
 //! its names are linked on the peer as here.
 
+use super::full_copy::CHUNK;
 use super::full_copy::{Copier, CopyStats, FullCopyError, vanished};
-use super::manifest::{Entry, beneath, paired, walk};
+use super::manifest::{Entry, beneath, paired, read_block, walk_metadata};
 use crate::compare::FileKind;
 use crate::protocol::op::{Op, RelPath, SetAttr};
+use bytes::Bytes;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsFd;
@@ -30,10 +34,10 @@ pub fn compare_copy<E: std::error::Error + 'static>(
     block_size: u32,
     mut emit: impl FnMut(Op) -> Result<(), E>,
 ) -> Result<CopyStats, FullCopyError<E>> {
-    let ours = our_manifest(root, block_size)?;
+    let ours = our_entries(root)?;
     let mut sync = Sync {
         copy: Copier::new(root, &mut emit, true),
-        block_size: u64::from(block_size),
+        block: vec![0; usize::try_from(block_size).unwrap_or(CHUNK).max(1)],
         directories: Vec::new(),
     };
     let mut covered: Option<RelPath> = None;
@@ -53,21 +57,22 @@ pub fn compare_copy<E: std::error::Error + 'static>(
     Ok(sync.copy.stats)
 }
 
-fn our_manifest<E: std::error::Error + 'static>(
+/// Our entries, files not read.
+fn our_entries<E: std::error::Error + 'static>(
     root: &Path,
-    block_size: u32,
 ) -> Result<Vec<Entry>, FullCopyError<E>> {
     let read = |source| FullCopyError::Read {
         path: root.to_path_buf(),
         source,
     };
     let dir = File::open(root).map_err(read)?;
-    walk(dir.as_fd(), block_size).map_err(|e| read(io::Error::other(e)))
+    walk_metadata(dir.as_fd()).map_err(|e| read(io::Error::other(e)))
 }
 
 struct Sync<'e, E> {
     copy: Copier<'e, E>,
-    block_size: u64,
+    /// One block of file data, the size of the peer's manifest blocks.
+    block: Vec<u8>,
     /// Directories present on both sides, whose times are set once their entries are.
     directories: Vec<Option<RelPath>>,
 }
@@ -78,19 +83,6 @@ fn components(path: &RelPath) -> Vec<Vec<u8>> {
         .iter()
         .map(|c| c.as_bytes().to_vec())
         .collect()
-}
-
-/// Nothing to send: same type, metadata, xattrs and content.
-fn equal(ours: &Entry, theirs: &Entry) -> bool {
-    ours.kind == theirs.kind
-        && ours.size == theirs.size
-        && ours.mtime == theirs.mtime
-        && ours.xattrs == theirs.xattrs
-        && ours.blocks == theirs.blocks
-        && same_owner_and_mode(ours, theirs)
-        && ours.target == theirs.target
-        && ours.rdev == theirs.rdev
-        && ours.nlink == theirs.nlink
 }
 
 fn same_owner_and_mode(ours: &Entry, theirs: &Entry) -> bool {
@@ -143,16 +135,13 @@ impl<E: std::error::Error + 'static> Sync<'_, E> {
         if ours.kind == FileKind::Directory {
             self.directories.push(ours.path.clone());
         }
-        if equal(ours, theirs) {
-            return Ok(());
-        }
         let full = self.full_path(ours.path.as_ref());
-        if ours.kind == FileKind::Regular
-            && (ours.size, &ours.blocks) != (theirs.size, &theirs.blocks)
-        {
-            self.content(&full, ours, theirs)?;
+        let mut changed = false;
+        if ours.kind == FileKind::Regular {
+            changed = self.content(&full, ours, theirs)?;
         }
         if !same_owner_and_mode(ours, theirs) {
+            changed = true;
             // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
             self.copy.send(Op::SetAttr {
                 path: ours.path.clone(),
@@ -165,9 +154,10 @@ impl<E: std::error::Error + 'static> Sync<'_, E> {
             })?;
         }
         if ours.xattrs != theirs.xattrs {
+            changed = true;
             self.xattrs(&full, ours, theirs)?;
         }
-        if ours.kind != FileKind::Directory {
+        if ours.kind != FileKind::Directory && (changed || ours.mtime != theirs.mtime) {
             self.times(ours.path.as_ref(), &full)?;
         }
         Ok(())
@@ -208,23 +198,24 @@ impl<E: std::error::Error + 'static> Sync<'_, E> {
         }
     }
 
-    /// The blocks whose hashes differ, then the length.
+    /// Our file read block by block, each block whose hash differs from the peer's written
+    /// to it, then the length if it differs; whether anything was sent.
     fn content(
         &mut self,
         full: &Path,
         ours: &Entry,
         theirs: &Entry,
-    ) -> Result<(), FullCopyError<E>> {
+    ) -> Result<bool, FullCopyError<E>> {
         let Some(path) = &ours.path else {
-            return Ok(());
+            return Ok(false);
         };
-        let file = match File::options()
+        let mut file = match File::options()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(full)
         {
             Ok(file) => file,
-            Err(e) if vanished(&e) => return Ok(()),
+            Err(e) if vanished(&e) => return Ok(false),
             Err(source) => {
                 return Err(FullCopyError::Read {
                     path: full.to_path_buf(),
@@ -232,23 +223,64 @@ impl<E: std::error::Error + 'static> Sync<'_, E> {
                 });
             }
         };
+        let mut opened = None;
+        let (mut index, mut size) = (0, 0u64);
+        loop {
+            let filled =
+                read_block(&mut file, &mut self.block).map_err(Copier::<E>::read_err(full))?;
+            let data = self.block.get(..filled).unwrap_or_default();
+            if filled > 0 && theirs.blocks.get(index) != Some(blake3::hash(data).as_bytes()) {
+                let handle = self.open(&mut opened, path)?;
+                self.write(handle, size, filled)?;
+            }
+            size += filled as u64;
+            index += 1;
+            if filled < self.block.len() {
+                break;
+            }
+        }
+        if size != theirs.size {
+            let handle = self.open(&mut opened, path)?;
+            self.copy.send(Op::SetLen { handle, len: size })?;
+        }
+        match opened {
+            Some(handle) => self.copy.send(Op::Close { handle }).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The handle of the file opened on the peer, opening it the first time.
+    fn open(&mut self, opened: &mut Option<u64>, path: &RelPath) -> Result<u64, FullCopyError<E>> {
+        if let Some(handle) = opened {
+            return Ok(*handle);
+        }
         let handle = self.copy.handle();
         self.copy.send(Op::Open {
             handle,
             path: path.clone(),
         })?;
-        for (index, hash) in ours.blocks.iter().enumerate() {
-            if theirs.blocks.get(index) != Some(hash) {
-                let start = index as u64 * self.block_size;
-                let end = (start + self.block_size).min(ours.size);
-                self.copy.write_range(&file, full, handle, start..end)?;
-            }
+        *opened = Some(handle);
+        Ok(handle)
+    }
+
+    /// The first `len` bytes of the block buffer, written at `offset` in pieces the protocol
+    /// accepts.
+    fn write(&mut self, handle: u64, offset: u64, len: usize) -> Result<(), FullCopyError<E>> {
+        let data = self.block.get(..len).unwrap_or_default();
+        let pieces: Vec<(u64, Bytes)> = data
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, piece)| (offset + (i * CHUNK) as u64, Bytes::copy_from_slice(piece)))
+            .collect();
+        for (at, data) in pieces {
+            self.copy.stats.bytes += data.len() as u64;
+            self.copy.send(Op::Write {
+                handle,
+                offset: at,
+                data,
+            })?;
         }
-        self.copy.send(Op::SetLen {
-            handle,
-            len: ours.size,
-        })?;
-        self.copy.send(Op::Close { handle })
+        Ok(())
     }
 
     /// Directories' times once their entries are in place, deepest first.

@@ -161,7 +161,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
     }
 
     /// The root's owner, mode and xattrs.
-    pub(crate) fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
+    fn root_metadata(&mut self) -> Result<fs::Metadata, FullCopyError<E>> {
         let full = self.root.clone();
         let meta = fs::symlink_metadata(&full).map_err(Self::read_err(&full))?;
         // One SetAttr: the receiver applies the owner before the mode (chown clears set-ID).
@@ -281,44 +281,28 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
             exclusive: true,
         })?;
         for (start, end) in data_extents(&file, len).map_err(Self::read_err(full))? {
-            self.write_range(&file, full, handle, start..end)?;
+            let mut offset = start;
+            while offset < end {
+                let want = usize::try_from(end - offset).unwrap_or(CHUNK).min(CHUNK);
+                let mut buf = vec![0u8; want];
+                let got = file
+                    .read_at(&mut buf, offset)
+                    .map_err(Self::read_err(full))?;
+                if got == 0 {
+                    break; // the file shrank meanwhile: the SetLen below gives the final size
+                }
+                buf.truncate(got);
+                self.stats.bytes += got as u64;
+                self.send(Op::Write {
+                    handle,
+                    offset,
+                    data: Bytes::from(buf),
+                })?;
+                offset += got as u64;
+            }
         }
         self.send(Op::SetLen { handle, len })?;
         self.send(Op::Close { handle })
-    }
-
-    /// Bytes `range` of `file` (at `full`) written to `handle` on the peer, in writes the
-    /// protocol accepts; fewer if the file shrank meanwhile (a later `SetLen` or the change
-    /// tracker's next pass gives the final length).
-    pub(crate) fn write_range(
-        &mut self,
-        file: &File,
-        full: &Path,
-        handle: Handle,
-        range: std::ops::Range<u64>,
-    ) -> Result<(), FullCopyError<E>> {
-        let mut offset = range.start;
-        while offset < range.end {
-            let want = usize::try_from(range.end - offset)
-                .unwrap_or(CHUNK)
-                .min(CHUNK);
-            let mut buf = vec![0u8; want];
-            let got = file
-                .read_at(&mut buf, offset)
-                .map_err(Self::read_err(full))?;
-            if got == 0 {
-                return Ok(());
-            }
-            buf.truncate(got);
-            self.stats.bytes += got as u64;
-            self.send(Op::Write {
-                handle,
-                offset,
-                data: Bytes::from(buf),
-            })?;
-            offset += got as u64;
-        }
-        Ok(())
     }
 
     pub(crate) fn xattrs(

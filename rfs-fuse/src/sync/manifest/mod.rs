@@ -8,7 +8,8 @@ mod walk;
 
 pub use crate::protocol::manifest::{Entry, Hash};
 pub use diff::differences;
-pub use walk::walk;
+pub(crate) use walk::read_block;
+pub use walk::{walk, walk_metadata};
 
 use crate::protocol::op::RelPath;
 use std::cmp::Ordering;

@@ -21,10 +21,20 @@ use std::path::PathBuf;
 /// Every entry beneath the directory open as `root` (itself included, with path `None`),
 /// sorted by path, regular files hashed in blocks of `block_size` bytes.
 pub fn walk(root: BorrowedFd<'_>, block_size: u32) -> Result<Vec<Entry>> {
+    let size = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
+    walk_with(root, Some(vec![0; size]))
+}
+
+/// [`walk`] without reading files: no block hashes, sizes as the metadata says.
+pub fn walk_metadata(root: BorrowedFd<'_>) -> Result<Vec<Entry>> {
+    walk_with(root, None)
+}
+
+fn walk_with(root: BorrowedFd<'_>, buffer: Option<Vec<u8>>) -> Result<Vec<Entry>> {
     let mut walker = Walker {
         root,
         device: 0,
-        buffer: vec![0; usize::try_from(block_size).unwrap_or(usize::MAX).max(1)],
+        buffer,
         entries: Vec::new(),
     };
     walker.run()?;
@@ -36,8 +46,8 @@ struct Walker<'r> {
     root: BorrowedFd<'r>,
     /// The root's device: a directory on another one is a mount point, not entered.
     device: u64,
-    /// One block of file data.
-    buffer: Vec<u8>,
+    /// One block of file data; `None`: files are not read.
+    buffer: Option<Vec<u8>>,
     entries: Vec<Entry>,
 }
 
@@ -242,7 +252,7 @@ impl Walker<'_> {
                 Err(errno) if vanished(errno) => return Ok(None),
                 Err(errno) => return Err(io_error(at.as_ref(), "reading the symlink")(errno)),
             },
-            FileKind::Regular => return self.hashed(dir, name, entry),
+            FileKind::Regular if self.buffer.is_some() => return self.hashed(dir, name, entry),
             _ => {}
         }
         Ok(Some(entry))
@@ -281,23 +291,27 @@ impl Walker<'_> {
     /// The hashes of every block of `file` and how many bytes it held.
     fn blocks(&mut self, file: &mut File) -> io::Result<(Vec<Hash>, u64)> {
         let (mut hashes, mut size) = (Vec::new(), 0u64);
+        let Some(buffer) = &mut self.buffer else {
+            return Ok((hashes, size));
+        };
         loop {
-            let filled = fill(file, &mut self.buffer)?;
+            let filled = read_block(file, buffer)?;
             if filled == 0 {
                 return Ok((hashes, size));
             }
-            let block = self.buffer.get(..filled).unwrap_or_default();
+            let block = buffer.get(..filled).unwrap_or_default();
             hashes.push(*blake3::hash(block).as_bytes());
             size += filled as u64;
-            if filled < self.buffer.len() {
+            if filled < buffer.len() {
                 return Ok((hashes, size));
             }
         }
     }
 }
 
-/// Reads until `buffer` is full or the file ends; how many bytes were read.
-fn fill(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+/// Reads from `file`'s position until `buffer` is full or the file ends; how many bytes
+/// were read.
+pub(crate) fn read_block(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while let Some(rest) = buffer.get_mut(filled..).filter(|r| !r.is_empty()) {
         match file.read(rest) {

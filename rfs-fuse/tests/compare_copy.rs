@@ -94,6 +94,11 @@ fn only_differing_blocks_travel_and_extra_entries_go() {
     fs::create_dir(s.join("d/e/f5")).unwrap();
     let stats = sync(p, s);
     assert_identical(p, s);
+    assert_eq!(
+        stats.files, 5,
+        "d/big and d/e/f3 updated in place; new, d/e/f5 (a directory there) and the \
+         multiply-linked d/e/f1 copied whole"
+    );
     assert!(
         stats.bytes < u64::from(BLOCK) + 1000,
         "one block of the big file and a few small files, not {} bytes",
@@ -107,5 +112,8 @@ fn an_empty_secondary_receives_the_whole_tree_with_its_links() {
     tree(primary.path());
     let stats = sync(primary.path(), secondary.path());
     assert_identical(primary.path(), secondary.path());
-    assert_eq!(stats.links, 1, "the second name of d/e/f1 is linked, not copied");
+    assert_eq!(
+        stats.links, 1,
+        "the second name of d/e/f1 is linked, not copied"
+    );
 }

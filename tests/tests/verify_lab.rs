@@ -102,6 +102,14 @@ fn rfsverify_reports_identical_replicas_then_names_a_corrupted_file() -> Result<
             text.contains(&format!("{DATA}: 1 difference(s)")),
             "nothing else differs:\n{text}"
         );
+
+        p.nodes[1].stop_daemon()?;
+        p.wait_ready(0, hakit_lab::State::Alone)?;
+        let (code, text) = rfsverify(p, 0)?;
+        ensure!(
+            code == 2 && text.contains("no peer to compare with"),
+            "alone, there is no SECOND to compare with: exit {code}\n{text}"
+        );
         Ok(())
     })
 }

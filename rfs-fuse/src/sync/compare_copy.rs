@@ -243,10 +243,11 @@ impl<E: std::error::Error + 'static> Sync<'_, E> {
             let handle = self.open(&mut opened, path)?;
             self.copy.send(Op::SetLen { handle, len: size })?;
         }
-        match opened {
-            Some(handle) => self.copy.send(Op::Close { handle }).map(|()| true),
-            None => Ok(false),
-        }
+        let Some(handle) = opened else {
+            return Ok(false);
+        };
+        self.copy.stats.files += 1;
+        self.copy.send(Op::Close { handle }).map(|()| true)
     }
 
     /// The handle of the file opened on the peer, opening it the first time.

@@ -3,6 +3,7 @@
 
 use rfs_fuse::compare::{Difference, FileKind, Side};
 use rfs_fuse::link::{LinkError, Opening, request_manifest, serve_manifest};
+use rfs_fuse::protocol::{Message, encode_message};
 use rfs_fuse::sync::manifest::{Entry, differences, walk};
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
@@ -196,4 +197,89 @@ fn a_request_for_another_module_is_refused_with_the_reason() {
         served.join().unwrap(),
         Err(LinkError::ModuleMismatch { .. })
     ));
+}
+
+/// A secondary that answers any manifest request with `answer`'s frames, then closes.
+fn answer_with(answer: Vec<u8>) -> UnixStream {
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    std::thread::spawn(move || {
+        let _request = Opening::read(theirs.try_clone().unwrap());
+        let _ = theirs.write_all(&answer);
+    });
+    ours
+}
+
+fn frames(messages: &[Message]) -> Vec<u8> {
+    messages
+        .iter()
+        .flat_map(|m| encode_message(m).unwrap().to_vec())
+        .collect()
+}
+
+fn ask(answer: Vec<u8>) -> LinkError {
+    let stream = answer_with(answer);
+    request_manifest(stream.try_clone().unwrap(), stream, "db", 1, BLOCK).unwrap_err()
+}
+
+fn root_entry() -> Entry {
+    let dir = replica();
+    listed(dir.path()).remove(0)
+}
+
+#[test]
+fn a_file_whose_hashes_do_not_match_its_size_is_refused() {
+    let dir = replica();
+    let mut entries = listed(dir.path());
+    entries[3].blocks.pop();
+    let answer: Vec<Message> = entries
+        .into_iter()
+        .map(|entry| Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(entry),
+        })
+        .chain([Message::ManifestEnd { entries: 7 }])
+        .collect();
+    let error = ask(frames(&answer));
+    assert!(
+        error
+            .to_string()
+            .contains("carries 3 block hashes instead of 4"),
+        "{error}"
+    );
+}
+
+#[test]
+fn entries_out_of_order_or_beyond_the_roots_are_refused() {
+    let entry = |root| Message::ManifestEntry {
+        root,
+        entry: Box::new(root_entry()),
+    };
+    let twice = ask(frames(&[entry(0), entry(0)]));
+    assert!(twice.to_string().contains("out of order"), "{twice}");
+    let beyond = ask(frames(&[entry(1)]));
+    assert!(
+        beyond
+            .to_string()
+            .contains("names root 1, but there are only 1"),
+        "{beyond}"
+    );
+}
+
+#[test]
+fn a_manifest_cut_short_is_an_error_not_a_shorter_manifest() {
+    let mut answer = frames(&[
+        Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(root_entry()),
+        },
+        Message::ManifestEnd { entries: 1 },
+    ]);
+    answer.truncate(answer.len() - 3);
+    assert!(matches!(ask(answer), LinkError::BadStream(_)));
+    let without_end = frames(&[Message::ManifestEntry {
+        root: 0,
+        entry: Box::new(root_entry()),
+    }]);
+    let error = ask(without_end);
+    assert!(error.to_string().contains("before ManifestEnd"), "{error}");
 }

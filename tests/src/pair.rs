@@ -175,6 +175,23 @@ impl MirrorPair {
         }
     }
 
+    /// Bytes node `i` has sent on its cable (`eth0`) so far, from the kernel's interface
+    /// counters: what replication really put on the wire.
+    pub fn tx_bytes(&self, i: usize) -> Result<u64> {
+        let out = self.nodes[i].host().run_ok(["cat", "/proc/net/dev"])?;
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("eth0:"))
+            .ok_or_else(|| anyhow!("no eth0 in /proc/net/dev:\n{out}"))?;
+        let fields: Vec<&str> = line
+            .split(':')
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        Ok(fields.get(8).ok_or_else(|| anyhow!("{line}"))?.parse()?)
+    }
+
     /// Node `i`'s module log.
     pub fn module_log(&self, i: usize) -> Result<String> {
         let path = format!("/var/log/hakit/{}/module.log", self.module());

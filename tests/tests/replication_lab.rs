@@ -450,22 +450,6 @@ fn a_network_blip_under_a_file_held_open_is_followed_by_one_new_copy() -> Result
     })
 }
 
-/// Bytes node `i` has sent on its cable so far (from the kernel's interface counters).
-fn tx_bytes(pair: &MirrorPair, i: usize) -> Result<u64> {
-    let out = sh(pair, i, "cat /proc/net/dev")?;
-    let line = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("eth0:"))
-        .ok_or_else(|| anyhow!("no eth0 in /proc/net/dev:\n{out}"))?;
-    let fields: Vec<&str> = line
-        .split(':')
-        .nth(1)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    Ok(fields.get(8).ok_or_else(|| anyhow!("{line}"))?.parse()?)
-}
-
 #[test]
 fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
     const ZONE: u64 = 64 << 10;
@@ -528,10 +512,10 @@ fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
             )),
             "rfsdiff estimates what will travel: {estimate}"
         );
-        let before = tx_bytes(p, 0)?;
+        let before = p.tx_bytes(0)?;
         p.nodes[1].start_daemon()?;
         p.wait_in_sync(0)?;
-        let sent = tx_bytes(p, 0)? - before;
+        let sent = p.tx_bytes(0)? - before;
         wait_same_tree(p)?;
         let log = p.module_log(0)?;
         let line = log

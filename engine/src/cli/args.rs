@@ -118,6 +118,9 @@ pub enum Verb {
     Printe(Print),
     /// What a SECOND returning now would receive (from this node's change journal).
     Rfsdiff(ModuleArg),
+    /// Compare both replicas (run on the primary): differences in content (by block hash)
+    /// and metadata; exit 0 identical, 1 different, 2 no SECOND to compare with.
+    Rfsverify(ModuleArg),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigVerb),

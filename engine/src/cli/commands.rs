@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Verb::Printi(p) => print(&roots, &p.module, Source::ScriptInfo, &p.message),
         Verb::Printe(p) => print(&roots, &p.module, Source::ScriptError, &p.message),
         Verb::Rfsdiff(m) => super::rfsdiff::rfsdiff(&roots, &m.module),
+        Verb::Rfsverify(m) => super::rfsverify::rfsverify(&roots, &m.module),
         Verb::Config(ConfigVerb::Check) => config_check(&roots),
         Verb::Cluster(ClusterVerb::Genkey { force }) => genkey(&roots, force),
     }
@@ -69,7 +70,7 @@ fn send_command(roots: &Roots, module: &str, command: Command) -> Result<i32> {
             Ok(EXIT_REFUSED)
         }
         Response::Error { message } => bail!("{message}"),
-        Response::State { .. } => bail!("the daemon answered a state to a command"),
+        other => bail!("unexpected answer from the daemon to a command: {other:?}"),
     }
 }
 

@@ -1,11 +1,13 @@
 //! The command line: verbs of the model product (`hakit prim -m web`, `hakit state -m web
 //! -lq`, ...). Exit codes: 0 done; `state -q` 0..4 for STOP, WAIT, ALONE, PRIM, SECOND;
-//! 5 refused by the module; 10 error (bad arguments, daemon unreachable, bad configuration).
+//! 5 refused by the module; 10 error (bad arguments, daemon unreachable, bad configuration);
+//! `rfsverify` 0 identical, 1 different, 2 nothing to compare with.
 
 mod args;
 mod commands;
 mod farm_view;
 mod rfsdiff;
+mod rfsverify;
 mod state_view;
 
 use clap::Parser;

@@ -27,7 +27,19 @@ pub enum ClientError {
     },
 }
 
+/// How long a request may take to be answered, but for [`call_patiently`].
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
+    call_patiently(socket, request, ANSWER_TIMEOUT)
+}
+
+/// [`call`] for a request whose answer may take up to `timeout` (a comparison of replicas).
+pub fn call_patiently(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
     let io = |source| ClientError::Io {
         path: socket.to_path_buf(),
         source,
@@ -36,9 +48,7 @@ pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
         path: socket.to_path_buf(),
         source,
     })?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let mut bytes = serde_json::to_vec(request).map_err(|source| ClientError::Decode {
         path: socket.to_path_buf(),
         source,

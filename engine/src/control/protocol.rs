@@ -1,6 +1,7 @@
 //! Requests and responses on the control socket.
 
 use crate::daemon::board::{FarmView, ModuleView};
+use crate::daemon::data::VerifyReport;
 use crate::mirror::fsm::Command;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,8 @@ pub enum Request {
     Command { module: String, command: Command },
     /// The state of one module, or of all.
     State { module: Option<String> },
+    /// Compare both replicas of a module's replicated folders (`hakit rfsverify`).
+    Verify { module: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +32,8 @@ pub enum Response {
         #[serde(default)]
         farms: Vec<FarmView>,
     },
+    /// The replicas were compared.
+    Verified(VerifyReport),
     /// The request itself was wrong (unknown module, bad JSON, ...).
     Error { message: String },
 }

@@ -2,6 +2,7 @@
 
 use super::protocol::{MAX_REQUEST, Request, Response};
 use crate::daemon::board::Board;
+use crate::daemon::data::DataPlane;
 use crate::daemon::module_task::{Event, ModuleHandle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,24 +44,28 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     UnixListener::bind(path).map_err(io)
 }
 
-pub async fn serve(listener: UnixListener, modules: BTreeMap<String, ModuleHandle>, board: Board) {
-    let modules = Arc::new(modules);
+/// What the control socket answers from: the modules' tasks, the board of their states, and
+/// the data planes of modules that replicate folders.
+pub struct Targets {
+    pub modules: BTreeMap<String, ModuleHandle>,
+    pub board: Board,
+    pub planes: BTreeMap<String, Arc<DataPlane>>,
+}
+
+pub async fn serve(listener: UnixListener, targets: Targets) {
+    let targets = Arc::new(targets);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (modules, board) = (modules.clone(), board.clone());
+        let targets = Arc::clone(&targets);
         tokio::spawn(async move {
-            let _ = handle(stream, &modules, &board).await;
+            let _ = handle(stream, &targets).await;
         });
     }
 }
 
-async fn handle(
-    stream: UnixStream,
-    modules: &BTreeMap<String, ModuleHandle>,
-    board: &Board,
-) -> std::io::Result<()> {
+async fn handle(stream: UnixStream, targets: &Targets) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST as u64 + 1));
@@ -71,7 +76,7 @@ async fn handle(
         }
     } else {
         match serde_json::from_str::<Request>(&line) {
-            Ok(request) => answer(request, modules, board).await,
+            Ok(request) => answer(request, targets).await,
             Err(e) => Response::Error {
                 message: format!("malformed request: {e}"),
             },
@@ -82,11 +87,8 @@ async fn handle(
     write.write_all(&bytes).await
 }
 
-async fn answer(
-    request: Request,
-    modules: &BTreeMap<String, ModuleHandle>,
-    board: &Board,
-) -> Response {
+async fn answer(request: Request, targets: &Targets) -> Response {
+    let (modules, board) = (&targets.modules, &targets.board);
     let unknown = |m: &str| Response::Error {
         message: format!(
             "no module named {m:?} on this node (modules: {})",
@@ -108,6 +110,13 @@ async fn answer(
                 farms: vec![farm],
             },
             (None, None) => unknown(&m),
+        },
+        Request::Verify { module } => match targets.planes.get(&module) {
+            Some(plane) => verify(Arc::clone(plane)).await,
+            None if modules.contains_key(&module) => Response::Refused {
+                message: format!("module {module} replicates no folder (no <rfs>)"),
+            },
+            None => unknown(&module),
         },
         Request::Command { module, command } => {
             let Some(handle) = modules.get(&module) else {
@@ -135,5 +144,16 @@ async fn answer(
                 },
             }
         }
+    }
+}
+
+/// Compares the replicas on a blocking thread (it reads every file on both nodes).
+async fn verify(plane: Arc<DataPlane>) -> Response {
+    match tokio::task::spawn_blocking(move || plane.verify()).await {
+        Ok(Ok(report)) => Response::Verified(report),
+        Ok(Err(message)) => Response::Refused { message },
+        Err(e) => Response::Error {
+            message: format!("the comparison failed: {e}"),
+        },
     }
 }

@@ -113,6 +113,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         .map_or(1, |d| d.as_micros() as u64);
     let board = Board::default();
     let mut handles = BTreeMap::new();
+    let mut planes = BTreeMap::new();
     for module in config.modules {
         let name = module.name.clone();
         let peer = config
@@ -188,6 +189,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         let (data_events_tx, data_events) = tokio::sync::mpsc::unbounded_channel();
         let data =
             data_config.map(|cfg| Arc::new(data::DataPlane::new(cfg, log.clone(), data_events_tx)));
+        if let Some(plane) = &data {
+            planes.insert(name.clone(), Arc::clone(plane));
+        }
         let executor = StepExecutor::new(module.clone(), &me, guardian.clone(), data.clone());
         let (task, handle) = ModuleTask::new(
             module,
@@ -205,7 +209,12 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         handles.insert(name, handle);
     }
     let listener = control::bind(&roots.control_socket())?;
-    tokio::spawn(control::serve(listener, handles.clone(), board.clone()));
+    let targets = control::Targets {
+        modules: handles.clone(),
+        board: board.clone(),
+        planes,
+    };
+    tokio::spawn(control::serve(listener, targets));
     let http = tokio::net::TcpListener::bind(opts.http)
         .await
         .map_err(|source| DaemonError::Http {

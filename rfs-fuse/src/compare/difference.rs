@@ -68,6 +68,13 @@ pub enum Difference {
     Content {
         path: PathBuf,
     },
+    /// Same size, `count` blocks of different content (compared by their hashes), the
+    /// first at block index `first`.
+    Blocks {
+        path: PathBuf,
+        count: u64,
+        first: u64,
+    },
     /// Permission bits (`st_mode & 0o7777`).
     Mode {
         path: PathBuf,
@@ -126,6 +133,7 @@ impl Difference {
             | Difference::Kind { path, .. }
             | Difference::Size { path, .. }
             | Difference::Content { path }
+            | Difference::Blocks { path, .. }
             | Difference::Mode { path, .. }
             | Difference::Owner { path, .. }
             | Difference::Mtime { path, .. }
@@ -146,6 +154,10 @@ impl fmt::Display for Difference {
             Difference::Kind { a, b, .. } => write!(f, "type {a} vs {b}"),
             Difference::Size { a, b, .. } => write!(f, "size {a} vs {b} bytes"),
             Difference::Content { .. } => write!(f, "content differs (same size)"),
+            Difference::Blocks { count, first, .. } => write!(
+                f,
+                "content differs (same size) in {count} block(s), the first at block {first}"
+            ),
             Difference::Mode { a, b, .. } => write!(f, "mode {a:04o} vs {b:04o}"),
             Difference::Owner { a, b, .. } => {
                 write!(f, "owner {}:{} vs {}:{}", a.0, a.1, b.0, b.1)

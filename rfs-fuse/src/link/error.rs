@@ -66,6 +66,9 @@ pub enum LinkError {
         #[source]
         source: EncodeError,
     },
+    /// The secondary could not list its replicated directories.
+    #[error("listing the replica: {0}")]
+    Manifest(#[from] crate::sync::manifest::ManifestError),
     /// The reader thread could not be started.
     #[error("starting the link's reader thread: {0}")]
     Thread(#[source] io::Error),

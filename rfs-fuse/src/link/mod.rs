@@ -35,7 +35,9 @@
 
 pub mod error;
 pub use crate::overlay::replicate as hook;
+mod incoming;
 mod judge;
+pub mod manifest;
 mod reader;
 mod root;
 pub mod sender;
@@ -46,9 +48,11 @@ pub mod transport;
 
 pub use error::LinkError;
 pub use hook::{LocalOutcome, Pending, ReplicationError, Replicator};
+pub use incoming::Opening;
+pub use manifest::{fetch_manifest, request_manifest, serve_manifest};
 pub use root::RootReplicator;
 pub use sender::{Hello, StreamReplicator};
-pub use server::{Ended, LateFailure, ServeEnd, ServeOptions, serve};
+pub use server::{Ended, LateFailure, ServeEnd, ServeOptions, serve, serve_opened};
 pub use stats::{LATENCY_WINDOW, LinkStats};
 pub use transport::{ShutdownHandle, Transport, Unmanaged};
 
@@ -83,5 +87,9 @@ fn kind(message: &Message) -> &'static str {
         Message::Request { .. } => "Request",
         Message::Reply { .. } => "Reply",
         Message::Goodbye { .. } => "Goodbye",
+        Message::ManifestRequest { .. } => "ManifestRequest",
+        Message::ManifestEntry { .. } => "ManifestEntry",
+        Message::ManifestBlocks { .. } => "ManifestBlocks",
+        Message::ManifestEnd { .. } => "ManifestEnd",
     }
 }

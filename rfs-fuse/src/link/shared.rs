@@ -233,6 +233,10 @@ impl Shared {
             Message::Request { seq, .. } => Err(format!(
                 "protocol violation: request {seq} from the secondary"
             )),
+            other => Err(format!(
+                "protocol violation: {} on the replication stream",
+                super::kind(&other)
+            )),
         }
     }
 

@@ -14,6 +14,15 @@
 //!   3 Request   seq:u64 root:u16 op
 //!   4 Reply     seq:u64 result:u8 (0 Received | 1 Applied | 2 errno:i32 message:str)
 //!   5 Goodbye   reason:str
+//!   6 ManifestRequest  version:u16 module:str roots:u16 block_size:u32 (4 KiB..=64 MiB)
+//!   7 ManifestEntry    root:u16 entry
+//!   8 ManifestBlocks   count:u32 (1..=16384) hash*count
+//!   9 ManifestEnd      entries:u64
+//! entry    = path:Option<path> kind:u8 (0 regular, 1 directory, 2 symlink, 3 char device,
+//!            4 block device, 5 FIFO, 6 socket) mode:u32 uid:u32 gid:u32 size:u64
+//!            mtime:timestamp nlink:u64 rdev:u64 target:Option<name> (present exactly for a
+//!            symlink) xattrs:u32 (≤ 1024) (name hash)* sorted by name, hashes:u32 (≤ 16384)
+//!            hash* (regular files only); hash = 32 bytes
 //! op       = tag:u8 body (tags 1..=20 in the order of `Op`'s variants)
 //!   handle:u64  path:bytes  mode/flags:u32 or i32 as in `Op`  owner = uid:u32 gid:u32
 //!   SetAttr, SetXattr, RemoveXattr, FsyncDir: path:Option<path> (absent = the root)
@@ -37,6 +46,7 @@ mod decode;
 mod encode;
 
 use super::error::{DecodeError, EncodeError};
+use super::manifest::Entry;
 use super::message::Message;
 use super::op::{Op, RelPath};
 use bytes::{Bytes, BytesMut};
@@ -48,6 +58,10 @@ mod tag {
     pub const REQUEST: u8 = 3;
     pub const REPLY: u8 = 4;
     pub const GOODBYE: u8 = 5;
+    pub const MANIFEST_REQUEST: u8 = 6;
+    pub const MANIFEST_ENTRY: u8 = 7;
+    pub const MANIFEST_BLOCKS: u8 = 8;
+    pub const MANIFEST_END: u8 = 9;
 
     pub const REPLY_RECEIVED: u8 = 0;
     pub const REPLY_APPLIED: u8 = 1;
@@ -107,14 +121,18 @@ pub fn decode(payload: &Bytes) -> Result<Message, DecodeError> {
 /// An upper bound of the encoded size of `msg` (exact up to a few bytes of fixed fields), so
 /// that the encoder allocates once and copies a write's data once.
 pub fn size_hint(msg: &Message) -> usize {
-    // The largest fixed part, a `Request` carrying a `SetAttr` with every field, is 62 bytes.
-    const FIXED: usize = 64;
+    // The largest fixed part, a `ManifestEntry` with its length prefixes, is 89 bytes.
+    const FIXED: usize = 96;
     let variable = match msg {
         Message::Hello { module, node, .. } => module.len() + node.len(),
         Message::Request { op, .. } => op_variable_len(op),
         Message::HelloAck { .. } => 0,
         Message::Reply { result, .. } => result.as_ref().map_or_else(|e| e.message.len(), |_| 0),
         Message::Goodbye { reason } => reason.len(),
+        Message::ManifestRequest { module, .. } => module.len(),
+        Message::ManifestEntry { entry, .. } => entry_variable_len(entry),
+        Message::ManifestBlocks { hashes } => hashes.len() * 32,
+        Message::ManifestEnd { .. } => 0,
     };
     FIXED.saturating_add(variable)
 }
@@ -147,6 +165,17 @@ fn op_variable_len(op: &Op) -> usize {
         | Op::Close { .. }
         | Op::EmptyRoot => 0,
     }
+}
+
+fn entry_variable_len(entry: &Entry) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let target = entry.target.as_ref().map_or(0, |t| t.as_bytes().len());
+    let xattrs: usize = entry
+        .xattrs
+        .iter()
+        .map(|(n, _)| 36 + n.as_bytes().len())
+        .sum();
+    opt_path_len(entry.path.as_ref()) + target + xattrs + entry.blocks.len() * 32
 }
 
 fn opt_path_len(path: Option<&RelPath>) -> usize {

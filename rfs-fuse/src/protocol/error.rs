@@ -31,6 +31,12 @@ pub enum Invalid {
     NotUtf8,
     #[error("{0} unexpected trailing bytes")]
     Trailing(usize),
+    #[error("{value} is outside {min}..={max}")]
+    OutOfRange { value: u64, min: u64, max: u64 },
+    #[error("names not in strictly increasing order")]
+    Unsorted,
+    #[error("{0}")]
+    Inconsistent(&'static str),
     #[error(transparent)]
     Path(#[from] PathError),
 }

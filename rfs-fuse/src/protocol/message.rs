@@ -7,12 +7,19 @@
 //! and the secondary answers each with one or more [`Message::Reply`]s. Either side may say
 //! [`Message::Goodbye`] before closing, so that a deliberate stop is logged as such and not
 //! as a lost peer.
+//!
+//! A second conversation asks the secondary what it holds: the primary opens the connection
+//! with [`Message::ManifestRequest`], the secondary answers every entry of every root
+//! ([`Message::ManifestEntry`], then [`Message::ManifestBlocks`] for a file with more hashes
+//! than fit one message) and [`Message::ManifestEnd`]. Such a connection never replaces the
+//! replication stream.
 
+use super::manifest::{Entry, Hash};
 use super::op::Op;
 
 /// The wire format's version, sent in `Hello` and `HelloAck`. Bump it on any change to the
 /// encoding in [`codec`](super::codec).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest `Write` payload: the FUSE `max_write` (1 MiB, capped by `fs.fuse.max_pages_limit`).
 pub const MAX_WRITE: usize = 1 << 20;
@@ -66,13 +73,32 @@ pub enum Message {
     },
     /// Either side, before a deliberate close.
     Goodbye { reason: String },
+    /// Primary → secondary, first message of a manifest connection: list every entry of
+    /// every root, with the hashes of blocks of `block_size` bytes.
+    ManifestRequest {
+        version: u16,
+        module: String,
+        /// How many directories the module replicates, as in `Hello`.
+        roots: u16,
+        block_size: u32,
+    },
+    /// Secondary → primary: one entry of root `root`, carrying at most
+    /// [`MAX_HASHES`](super::manifest::MAX_HASHES) of its block hashes.
+    ManifestEntry { root: u16, entry: Box<Entry> },
+    /// Secondary → primary: more block hashes of the entry just sent.
+    ManifestBlocks { hashes: Vec<Hash> },
+    /// Secondary → primary: the manifest is complete; `entries` were sent.
+    ManifestEnd { entries: u64 },
 }
 
 impl Message {
     /// Whether only the primary sends this kind of message (the receiving side checks it:
     /// a secondary must never accept a `Reply`, nor a primary a `Request`).
     pub fn is_from_primary(&self) -> bool {
-        matches!(self, Message::Hello { .. } | Message::Request { .. })
+        matches!(
+            self,
+            Message::Hello { .. } | Message::Request { .. } | Message::ManifestRequest { .. }
+        )
     }
 }
 

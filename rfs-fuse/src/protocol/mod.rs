@@ -23,6 +23,7 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod manifest;
 pub mod message;
 // `RelPath::new` indexes after its own emptiness check; op.rs is shared, left as is.
 #[allow(clippy::indexing_slicing)]

@@ -104,10 +104,10 @@ fn components(path: &RelPath) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct Copier<'e, E> {
+pub(crate) struct Copier<'e, E> {
     root: PathBuf,
     emit: &'e mut dyn FnMut(Op) -> Result<(), E>,
-    stats: CopyStats,
+    pub(crate) stats: CopyStats,
     /// (device, inode) of multiply-linked files already sent, and the path they were sent as.
     inodes: HashMap<(u64, u64), RelPath>,
     next_handle: Handle,
@@ -116,7 +116,7 @@ struct Copier<'e, E> {
 }
 
 /// An entry removed or replaced while it was being read.
-fn vanished(error: &io::Error) -> bool {
+pub(crate) fn vanished(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ESTALE)
@@ -124,7 +124,7 @@ fn vanished(error: &io::Error) -> bool {
 }
 
 impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
-    fn new(
+    pub(crate) fn new(
         root: &Path,
         emit: &'e mut dyn FnMut(Op) -> Result<(), E>,
         tolerant: bool,
@@ -140,7 +140,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
     }
 
     /// [`entry`](Self::entry), skipping one that vanished if the copy is tolerant.
-    fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
+    pub(crate) fn tolerant_entry(&mut self, rel: &[Vec<u8>]) -> Result<(), FullCopyError<E>> {
         let copied = self.entry(rel);
         self.tolerated(copied)
     }
@@ -153,11 +153,11 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         }
     }
 
-    fn send(&mut self, op: Op) -> Result<(), FullCopyError<E>> {
+    pub(crate) fn send(&mut self, op: Op) -> Result<(), FullCopyError<E>> {
         (self.emit)(op).map_err(FullCopyError::Emit)
     }
 
-    fn read_err(path: &Path) -> impl FnOnce(io::Error) -> FullCopyError<E> + '_ {
+    pub(crate) fn read_err(path: &Path) -> impl FnOnce(io::Error) -> FullCopyError<E> + '_ {
         move |source| FullCopyError::Read {
             path: path.to_path_buf(),
             source,
@@ -347,6 +347,12 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         self.contents(&file, full, create, &extents, len)
     }
 
+    /// A handle for a file opened on the peer, unused by this copy so far.
+    pub(crate) fn handle(&mut self) -> Handle {
+        self.next_handle += 1;
+        self.next_handle - 1
+    }
+
     /// On the peer handle `open` makes: byte `ranges` of `file` (at `full`), then its
     /// length `len`; closed.
     fn contents(
@@ -357,8 +363,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         ranges: &[(u64, u64)],
         len: u64,
     ) -> Result<(), FullCopyError<E>> {
-        let handle = self.next_handle;
-        self.next_handle += 1;
+        let handle = self.handle();
         self.send(open(handle))?;
         for &range in ranges {
             self.range(file, full, handle, range)?;
@@ -397,7 +402,11 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         Ok(())
     }
 
-    fn xattrs(&mut self, full: &Path, path: Option<&RelPath>) -> Result<(), FullCopyError<E>> {
+    pub(crate) fn xattrs(
+        &mut self,
+        full: &Path,
+        path: Option<&RelPath>,
+    ) -> Result<(), FullCopyError<E>> {
         for (name, value) in replicated_xattrs(full).map_err(Self::read_err(full))? {
             self.send(Op::SetXattr {
                 path: path.cloned(),
@@ -409,7 +418,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         Ok(())
     }
 
-    fn times(
+    pub(crate) fn times(
         &mut self,
         path: Option<&RelPath>,
         meta: &fs::Metadata,
@@ -425,7 +434,7 @@ impl<'e, E: std::error::Error + 'static> Copier<'e, E> {
         })
     }
 
-    fn full_path(&self, rel: &[Vec<u8>]) -> PathBuf {
+    pub(crate) fn full_path(&self, rel: &[Vec<u8>]) -> PathBuf {
         let mut full = self.root.clone();
         for part in rel {
             full.push(std::ffi::OsStr::from_bytes(part));

@@ -3,7 +3,9 @@
 //!
 //! 1. Under a brief freeze, every overlay starts recording what it changes
 //!    ([`ChangeTracker`]), nothing sent to the peer yet.
-//! 2. The peer's directories are emptied and everything is copied, writes going on.
+//! 2. What differs from the peer's manifest is copied (only differing blocks of a file both
+//!    hold), what only the peer holds removed, writes going on; if the peer's manifest cannot
+//!    be had, its directories are emptied and everything is copied.
 //! 3. Passes copy again what changed during the previous one, until little is left.
 //! 4. Writes wait (the freeze) while the last changes are copied, the files the application
 //!    holds open are opened on the peer, and the overlays switch to the stream: from then on
@@ -18,14 +20,18 @@ use super::pace::Pacer;
 use super::passes::another_pass;
 use super::progress::ProgressMeter;
 use super::replicate::Backing;
+use super::verify::MANIFEST_BLOCK;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator};
+use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator, fetch_manifest};
 use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplicator};
 use rfs_fuse::protocol::op::Op;
+use rfs_fuse::sync::compare_copy::compare_copy;
 use rfs_fuse::sync::full_copy::{CopyStats, copy_changes, live_copy};
+use rfs_fuse::sync::manifest::RootManifest;
 use rfs_fuse::sync::tracker::{ChangeTracker, Changes};
 use rfs_fuse::sync::zones::ZoneSize;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -55,6 +61,9 @@ pub(super) struct Copier<'a> {
     pub backing: &'a Backing,
     pub cancelled: &'a AtomicBool,
     pub link: &'a Arc<StreamReplicator>,
+    /// Where the SECOND answers manifest requests, and for which module.
+    pub peer: SocketAddr,
+    pub module: &'a str,
 }
 
 #[derive(Default)]
@@ -85,8 +94,10 @@ impl Copier<'_> {
                     .map(|path| tree_size(&path))
                     .fold(Size::default(), |a, b| a + b);
                 self.progress.expect(expected.files, expected.bytes);
+                let theirs = self.their_manifests();
                 for index in 0..self.dirs.len() {
-                    let stats = self.full(index, &mut window)?;
+                    let manifest = theirs.as_ref().and_then(|t| t.get(index));
+                    let stats = self.full(index, manifest, &mut window)?;
                     add(&mut totals.copied, stats);
                 }
                 Vec::new()
@@ -207,12 +218,55 @@ impl Copier<'_> {
         format!("copying {}: {e}", dir.unwrap_or_default())
     }
 
-    fn full(&self, index: usize, window: &mut VecDeque<Pending>) -> Result<CopyStats, String> {
+    /// The SECOND's manifests, so that only what differs travels; `None` (the reason in the
+    /// log): it is emptied and gets everything.
+    fn their_manifests(&self) -> Option<Vec<RootManifest>> {
+        let roots = u16::try_from(self.dirs.len()).ok()?;
+        match fetch_manifest(self.peer, self.module, roots, MANIFEST_BLOCK) {
+            Ok(manifests) => {
+                let entries: usize = manifests.iter().map(|m| m.entries.len()).sum();
+                self.log.line(
+                    Source::Engine,
+                    &format!(
+                        "the SECOND holds {entries} entries: copying only what differs from them"
+                    ),
+                );
+                Some(manifests)
+            }
+            Err(e) => {
+                self.log.line(
+                    Source::Engine,
+                    &format!(
+                        "the SECOND's manifest could not be had ({e}): emptying its folders \
+                         and copying everything"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Folder `index` copied to the SECOND: by comparison with `theirs` (its manifest), or
+    /// whole into the emptied folder.
+    fn full(
+        &self,
+        index: usize,
+        theirs: Option<&RootManifest>,
+        window: &mut VecDeque<Pending>,
+    ) -> Result<CopyStats, String> {
         let path = self.path(index)?;
         let root = index as u16;
-        self.push(window, self.link.send_to(root, Op::EmptyRoot))
-            .map_err(|e| self.failed(index, &e))?;
-        live_copy(&path, |op| self.send(window, root, op)).map_err(|e| self.failed(index, &e))
+        let copied = match theirs {
+            Some(theirs) => compare_copy(&path, &theirs.entries, MANIFEST_BLOCK, |op| {
+                self.send(window, root, op)
+            }),
+            None => {
+                self.push(window, self.link.send_to(root, Op::EmptyRoot))
+                    .map_err(|e| self.failed(index, &e))?;
+                live_copy(&path, |op| self.send(window, root, op))
+            }
+        };
+        copied.map_err(|e| self.failed(index, &e))
     }
 
     fn changed(

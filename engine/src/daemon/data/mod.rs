@@ -22,6 +22,7 @@ mod quarantine;
 mod receive_side;
 mod replicate;
 mod serve_side;
+mod verify;
 
 use crate::config::{AckLevel, Cluster, Module};
 use crate::mirror::plan::DataMode;
@@ -37,6 +38,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
+pub use verify::{VerifyError, VerifyReport};
 
 /// `sendtimeout` when not configured (at least the heartbeat timeout): a peer that is alive
 /// but slow to apply (its fsync under load) must not break the stream; a dead peer is found
@@ -259,6 +261,23 @@ impl DataPlane {
             Side::Off => quarantine::quarantine(&self.cfg, &self.log),
             _ => Err("the replicated folders are still mounted".to_string()),
         }
+    }
+
+    /// Compare this primary's replicated directories with the SECOND's (`hakit rfsverify`).
+    /// `Err` with the reason when there is nothing to compare: this node does not serve the
+    /// data, or no SECOND answers.
+    pub fn verify(&self) -> Result<VerifyReport, String> {
+        let backing = match &*self.side() {
+            Side::Serving(serving) => serving.backing(),
+            _ => {
+                return Err(
+                    "no peer to compare with: this node does not serve the module's \
+                            data (run rfsverify on the primary)"
+                        .to_string(),
+                );
+            }
+        };
+        verify::verify(&self.cfg, &backing).map_err(|e| e.to_string())
     }
 
     /// As SECOND: make everything received durable.

@@ -1,17 +1,19 @@
 //! SECOND: receivers opened on the replicated directories, the overlays mounted read-only
 //! over them for applications, and a listener applying the primary's stream underneath.
 //!
-//! One primary at a time: a new connection from the peer's address ends the previous one
-//! (which first applies everything it had read), connections from elsewhere are refused.
+//! One primary at a time: a new stream from the peer's address ends the previous one (which
+//! first applies everything it had read), connections from elsewhere are refused. A
+//! connection that opens with a manifest request is answered beside the stream, which goes on.
 
 use super::DataConfig;
 use super::serve_side::unmount_patiently;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{ServeOptions, serve};
+use rfs_fuse::link::{Opening, ServeOptions, serve_manifest, serve_opened};
 use rfs_fuse::overlay::{MountedOverlay, NoReplication, OverlayOptions, mount_in_place};
 use rfs_fuse::receiver::Receiver;
 use std::fs::File;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -21,11 +23,13 @@ use std::time::Duration;
 const ACCEPT_POLL: Duration = Duration::from_millis(100);
 /// Threads serving the read-only mount (only reads reach it).
 const READ_ONLY_THREADS: usize = 4;
+/// How long a new connection may take to say what it is for (the primary speaks at once).
+const OPENING_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) struct ReceiveSide {
     mounts: Vec<MountedOverlay>,
-    /// The directories underneath the read-only mounts, for `syncfs`.
-    dirs: Vec<File>,
+    /// The directories underneath the read-only mounts, for `syncfs` and manifests.
+    dirs: Arc<Vec<File>>,
     receivers: Arc<Mutex<Vec<Receiver>>>,
     stop: Arc<AtomicBool>,
     current: Arc<Mutex<Option<TcpStream>>>,
@@ -64,7 +68,7 @@ impl ReceiveSide {
             .map_err(|e| format!("replication listener on {}: {e}", cfg.listen))?;
         let mut side = ReceiveSide {
             mounts: Vec::new(),
-            dirs,
+            dirs: Arc::new(dirs),
             receivers: Arc::new(Mutex::new(receivers)),
             stop: Arc::new(AtomicBool::new(false)),
             current: Arc::new(Mutex::new(None)),
@@ -87,6 +91,7 @@ impl ReceiveSide {
             cfg,
             log,
             listener,
+            dirs: Arc::clone(&side.dirs),
             receivers: Arc::clone(&side.receivers),
             stop: Arc::clone(&side.stop),
             current: Arc::clone(&side.current),
@@ -143,6 +148,7 @@ struct Acceptor {
     cfg: Arc<DataConfig>,
     log: ModuleLog,
     listener: TcpListener,
+    dirs: Arc<Vec<File>>,
     receivers: Arc<Mutex<Vec<Receiver>>>,
     stop: Arc<AtomicBool>,
     current: Arc<Mutex<Option<TcpStream>>>,
@@ -175,6 +181,20 @@ impl Acceptor {
                 );
                 continue;
             }
+            let opening = match opening(&stream) {
+                Ok(opening) => opening,
+                Err(e) => {
+                    let line = format!("replication connection from {from}: {e}");
+                    self.log.line(Source::Engine, &line);
+                    continue;
+                }
+            };
+            if opening.is_manifest_request() {
+                if let Err(e) = self.spawn_manifest(opening, stream, from) {
+                    self.log.line(Source::Engine, &e);
+                }
+                continue;
+            }
             // A new stream from the primary replaces the previous one, which first applies
             // what it had read.
             if let Some(old) = locked(&self.current).take() {
@@ -183,7 +203,7 @@ impl Acceptor {
             if let Some(thread) = serving.take() {
                 let _ = thread.join();
             }
-            match self.spawn_serve(stream, from) {
+            match self.spawn_serve(opening, stream, from) {
                 Ok(thread) => serving = Some(thread),
                 Err(e) => self.log.line(Source::Engine, &e),
             }
@@ -193,16 +213,43 @@ impl Acceptor {
         }
     }
 
-    fn spawn_serve(&self, stream: TcpStream, from: SocketAddr) -> Result<JoinHandle<()>, String> {
-        let prepare = || -> std::io::Result<(TcpStream, TcpStream)> {
-            stream.set_nonblocking(false)?;
+    /// Answers a manifest request on its own thread, beside the stream.
+    fn spawn_manifest(
+        &self,
+        opening: Opening<TcpStream>,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) -> Result<(), String> {
+        let (dirs, module, log) = (
+            Arc::clone(&self.dirs),
+            self.cfg.module.clone(),
+            self.log.clone(),
+        );
+        std::thread::Builder::new()
+            .name("rfs-manifest".into())
+            .spawn(move || {
+                let roots: Vec<_> = dirs.iter().map(AsFd::as_fd).collect();
+                let line = match serve_manifest(opening, stream, &module, &roots) {
+                    Ok(entries) => format!("manifest of {entries} entries sent to {from}"),
+                    Err(e) => format!("manifest for {from} failed: {e}"),
+                };
+                log.line(Source::Engine, &line);
+            })
+            .map(drop)
+            .map_err(|e| format!("cannot start a manifest thread: {e}"))
+    }
+
+    fn spawn_serve(
+        &self,
+        opening: Opening<TcpStream>,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) -> Result<JoinHandle<()>, String> {
+        let prepare = || -> std::io::Result<TcpStream> {
             stream.set_nodelay(true)?;
-            let reader = stream.try_clone()?;
-            let shutdown = stream.try_clone()?;
-            Ok((reader, shutdown))
+            stream.try_clone()
         };
-        let (reader, shutdown) =
-            prepare().map_err(|e| format!("replication connection from {from}: {e}"))?;
+        let shutdown = prepare().map_err(|e| format!("replication connection from {from}: {e}"))?;
         *locked(&self.current) = Some(shutdown);
         let receivers = Arc::clone(&self.receivers);
         let (module, ack, log) = (self.cfg.module.clone(), self.cfg.ack, self.log.clone());
@@ -220,7 +267,7 @@ impl Acceptor {
                         ),
                     )
                 });
-                let line = match serve(reader, stream, &mut receivers[..], options) {
+                let line = match serve_opened(opening, stream, &mut receivers[..], options) {
                     Ok(end) => format!(
                         "replication stream from {} ({from}) ended after {} requests: {:?}",
                         end.node, end.requests, end.ended
@@ -231,4 +278,17 @@ impl Acceptor {
             })
             .map_err(|e| format!("cannot start a replication receiver thread: {e}"))
     }
+}
+
+/// The connection's first message, waited for at most [`OPENING_TIMEOUT`]; the stream is
+/// blocking again, without a read timeout, afterwards.
+fn opening(stream: &TcpStream) -> Result<Opening<TcpStream>, String> {
+    stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(OPENING_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let reader = stream.try_clone().map_err(|e| e.to_string())?;
+    let opening = Opening::read(reader).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok(opening)
 }

@@ -205,6 +205,8 @@ impl Ctx {
             backing: &self.backing,
             cancelled: &self.cancelled,
             link: &link,
+            peer: self.cfg.peer,
+            module: &self.cfg.module,
         };
         match copier.run() {
             Ok(detail) => self.report(ReplicationEvent::Up { join_id, detail }),

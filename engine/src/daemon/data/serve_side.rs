@@ -148,6 +148,11 @@ impl ServeSide {
         self.task.as_ref().and_then(|t| t.stats())
     }
 
+    /// The directories underneath the overlays.
+    pub fn backing(&self) -> Arc<Backing> {
+        Arc::clone(&self.backing)
+    }
+
     pub fn copy_progress(&self) -> Option<CopyProgress> {
         self.task.as_ref().map(|t| t.progress())
     }

@@ -9,19 +9,17 @@
 //! against its own outcome.
 
 use crate::link::error::LinkError;
+use crate::link::incoming::{Incoming, Opening};
 use crate::link::{bounded, kind};
 use crate::protocol::op::Op;
-use crate::protocol::{AckLevel, Message, MessageDecoder, PROTOCOL_VERSION, RemoteError};
+use crate::protocol::{AckLevel, Message, PROTOCOL_VERSION, RemoteError};
 use crate::receiver::Receiver;
 use bytes::BytesMut;
 
 mod types;
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 pub use types::{Ended, LateFailure, MAX_KEPT_LATE_FAILURES, ServeEnd, ServeOptions};
-
-/// Bytes read at once: up to a few hundred small requests per batch.
-const READ_CHUNK: usize = 256 << 10;
 
 /// Serves one primary on one connection until it says Goodbye or closes (`Ok`), or until
 /// the connection fails, a frame is bad, the primary breaks the protocol (wrong version,
@@ -41,25 +39,25 @@ pub fn serve<R: Read, W: Write>(
     receivers: &mut [Receiver],
     options: ServeOptions,
 ) -> Result<ServeEnd, LinkError> {
-    let mut server = Server {
-        reader,
-        decoder: MessageDecoder::new(),
-        chunk: vec![0; READ_CHUNK],
-        writer,
-        out: BytesMut::new(),
-        receivers,
-        options,
-        next_seq: 0,
-        end: ServeEnd {
-            node: String::new(),
-            session: 0,
-            ended: Ended::Eof,
-            requests: 0,
-            late_failures: Vec::new(),
-            late_failures_total: 0,
-        },
-    };
-    let result = server.handshake().and_then(|()| server.run());
+    match Opening::read(reader) {
+        Ok(opening) => serve_opened(opening, writer, receivers, options),
+        Err(error) => {
+            goodbye(writer, &error.to_string());
+            Err(error)
+        }
+    }
+}
+
+/// [`serve`] a connection whose first message was already read (to tell a replication
+/// stream from a manifest request).
+pub fn serve_opened<R: Read, W: Write>(
+    opening: Opening<R>,
+    writer: W,
+    receivers: &mut [Receiver],
+    options: ServeOptions,
+) -> Result<ServeEnd, LinkError> {
+    let mut server = Server::new(opening.rest, writer, receivers, options);
+    let result = server.handshake(opening.first).and_then(|()| server.run());
     match result {
         Ok(ended) => {
             server.end.ended = ended;
@@ -86,9 +84,7 @@ enum Stop {
 }
 
 struct Server<'r, R, W> {
-    reader: R,
-    decoder: MessageDecoder,
-    chunk: Vec<u8>,
+    incoming: Incoming<R>,
     writer: W,
     /// Replies not written yet.
     out: BytesMut,
@@ -98,13 +94,32 @@ struct Server<'r, R, W> {
     end: ServeEnd,
 }
 
-impl<R: Read, W: Write> Server<'_, R, W> {
-    fn handshake(&mut self) -> Result<(), LinkError> {
-        let Some(hello) = self.next_message()? else {
-            return Err(LinkError::Handshake(
-                "the primary closed the connection before Hello".to_string(),
-            ));
-        };
+impl<'r, R: Read, W: Write> Server<'r, R, W> {
+    fn new(
+        incoming: Incoming<R>,
+        writer: W,
+        receivers: &'r mut [Receiver],
+        options: ServeOptions,
+    ) -> Server<'r, R, W> {
+        Server {
+            incoming,
+            writer,
+            out: BytesMut::new(),
+            receivers,
+            options,
+            next_seq: 0,
+            end: ServeEnd {
+                node: String::new(),
+                session: 0,
+                ended: Ended::Eof,
+                requests: 0,
+                late_failures: Vec::new(),
+                late_failures_total: 0,
+            },
+        }
+    }
+
+    fn handshake(&mut self, hello: Message) -> Result<(), LinkError> {
         let Message::Hello {
             version,
             module,
@@ -196,9 +211,9 @@ impl<R: Read, W: Write> Server<'_, R, W> {
                     return (batch, Some(Stop::Failed(error)));
                 }
             }
-            next = match self.decoder.next() {
+            next = match self.incoming.buffered() {
                 Ok(message) => message,
-                Err(error) => return (batch, Some(Stop::Failed(error.into()))),
+                Err(error) => return (batch, Some(Stop::Failed(error))),
             };
         }
         (batch, None)
@@ -259,20 +274,7 @@ impl<R: Read, W: Write> Server<'_, R, W> {
 
     /// The next message, reading as needed; `None` at a clean end of stream.
     fn next_message(&mut self) -> Result<Option<Message>, LinkError> {
-        loop {
-            if let Some(message) = self.decoder.next()? {
-                return Ok(Some(message));
-            }
-            match self.reader.read(&mut self.chunk) {
-                Ok(0) => {
-                    self.decoder.finish()?;
-                    return Ok(None);
-                }
-                Ok(n) => self.decoder.push(self.chunk.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LinkError::io("reading from the primary")(e)),
-            }
-        }
+        self.incoming.next()
     }
 
     fn reply(&mut self, seq: u64, result: Result<AckLevel, RemoteError>) -> Result<(), LinkError> {
@@ -295,14 +297,21 @@ impl<R: Read, W: Write> Server<'_, R, W> {
         written.map_err(LinkError::io("sending replies to the primary"))
     }
 
-    /// Best effort: the connection may be what failed.
+    /// After the replies not written yet.
     fn goodbye(&mut self, reason: &str) {
-        let goodbye = Message::Goodbye {
-            reason: bounded(reason.to_string()),
-        };
-        if self.push(&goodbye).is_ok() {
-            let _ = self.flush();
+        if self.flush().is_ok() {
+            goodbye(&mut self.writer, reason);
         }
+    }
+}
+
+/// Tells the primary why the connection ends; best effort: the connection may be what failed.
+pub(crate) fn goodbye<W: Write>(mut writer: W, reason: &str) {
+    let goodbye = Message::Goodbye {
+        reason: bounded(reason.to_string()),
+    };
+    if let Ok(frame) = crate::protocol::encode_message(&goodbye) {
+        let _ = writer.write_all(&frame).and_then(|()| writer.flush());
     }
 }
 

@@ -3,7 +3,11 @@
 //! here can panic on hostile input.
 
 use super::{attr_bit, op_tag, tag};
+use crate::compare::FileKind;
 use crate::protocol::error::{DecodeError, Invalid};
+use crate::protocol::manifest::{
+    Entry, Hash, MAX_BLOCK, MAX_HASHES, MAX_XATTRS, MIN_BLOCK, kind_of,
+};
 use crate::protocol::message::{
     AckLevel, MAX_NAME, MAX_PATH, MAX_SYMLINK_TARGET, MAX_TEXT, MAX_WRITE, MAX_XATTR_NAME,
     MAX_XATTR_VALUE, Message, RemoteError,
@@ -56,6 +60,26 @@ pub(super) fn message(payload: &Bytes) -> Result<Message> {
         tag::GOODBYE => Message::Goodbye {
             reason: r.text("Goodbye.reason", MAX_TEXT)?,
         },
+        tag::MANIFEST_REQUEST => Message::ManifestRequest {
+            version: r.u16("ManifestRequest.version")?,
+            module: r.text("ManifestRequest.module", MAX_NAME)?,
+            roots: r.u16("ManifestRequest.roots")?,
+            block_size: r.block_size("ManifestRequest.block_size")?,
+        },
+        tag::MANIFEST_ENTRY => Message::ManifestEntry {
+            root: r.u16("ManifestEntry.root")?,
+            entry: Box::new(entry(&mut r)?),
+        },
+        tag::MANIFEST_BLOCKS => {
+            let hashes = r.hashes("ManifestBlocks.hashes")?;
+            if hashes.is_empty() {
+                return Err(invalid("ManifestBlocks.hashes", Invalid::Empty));
+            }
+            Message::ManifestBlocks { hashes }
+        }
+        tag::MANIFEST_END => Message::ManifestEnd {
+            entries: r.u64("ManifestEnd.entries")?,
+        },
         other => return Err(invalid("message", Invalid::UnknownTag(other))),
     };
     let trailing = r.left();
@@ -63,6 +87,41 @@ pub(super) fn message(payload: &Bytes) -> Result<Message> {
         return Err(invalid("message", Invalid::Trailing(trailing)));
     }
     Ok(msg)
+}
+
+fn entry(r: &mut Reader<'_>) -> Result<Entry> {
+    let path = r.opt_path("ManifestEntry.path")?;
+    let code = r.u8("ManifestEntry.kind")?;
+    let kind =
+        kind_of(code).ok_or_else(|| invalid("ManifestEntry.kind", Invalid::UnknownTag(code)))?;
+    let mode = r.u32("ManifestEntry.mode")?;
+    let uid = r.u32("ManifestEntry.uid")?;
+    let gid = r.u32("ManifestEntry.gid")?;
+    let size = r.u64("ManifestEntry.size")?;
+    let mtime = r.timestamp("ManifestEntry.mtime")?;
+    let nlink = r.u64("ManifestEntry.nlink")?;
+    let rdev = r.u64("ManifestEntry.rdev")?;
+    let target = r.target(kind)?;
+    let xattrs = r.xattr_hashes()?;
+    let blocks = r.hashes("ManifestEntry.blocks")?;
+    if !blocks.is_empty() && kind != FileKind::Regular {
+        let problem = Invalid::Inconsistent("block hashes only for a regular file");
+        return Err(invalid("ManifestEntry.blocks", problem));
+    }
+    Ok(Entry {
+        path,
+        kind,
+        mode,
+        uid,
+        gid,
+        size,
+        mtime,
+        nlink,
+        rdev,
+        target,
+        xattrs,
+        blocks,
+    })
 }
 
 fn op(r: &mut Reader<'_>) -> Result<Op> {
@@ -329,6 +388,66 @@ impl<'a> Reader<'a> {
             uid: self.u32(field)?,
             gid: self.u32(field)?,
         })
+    }
+
+    fn block_size(&mut self, field: &'static str) -> Result<u32> {
+        let size = self.u32(field)?;
+        if !(MIN_BLOCK..=MAX_BLOCK).contains(&size) {
+            let problem = Invalid::OutOfRange {
+                value: u64::from(size),
+                min: u64::from(MIN_BLOCK),
+                max: u64::from(MAX_BLOCK),
+            };
+            return Err(invalid(field, problem));
+        }
+        Ok(size)
+    }
+
+    fn hash(&mut self, field: &'static str) -> Result<Hash> {
+        self.array(field)
+    }
+
+    /// A count-prefixed list of hashes, the count checked against the limit and against the
+    /// bytes present before anything is reserved.
+    fn hashes(&mut self, field: &'static str) -> Result<Vec<Hash>> {
+        let count = self.len(field, MAX_HASHES)?;
+        let needed = count.saturating_mul(32);
+        if needed > self.left() {
+            let problem = Invalid::Truncated {
+                needed: u64::try_from(needed).unwrap_or(u64::MAX),
+                left: self.left(),
+            };
+            return Err(invalid(field, problem));
+        }
+        (0..count).map(|_| self.hash(field)).collect()
+    }
+
+    /// A symlink's target: present exactly when the entry is a symlink.
+    fn target(&mut self, kind: FileKind) -> Result<Option<OsString>> {
+        const FIELD: &str = "ManifestEntry.target";
+        let present = self.bool(FIELD)?;
+        if present != (kind == FileKind::Symlink) {
+            let problem = Invalid::Inconsistent("a symlink target exactly for a symlink");
+            return Err(invalid(FIELD, problem));
+        }
+        present
+            .then(|| self.name(FIELD, MAX_SYMLINK_TARGET))
+            .transpose()
+    }
+
+    /// Xattr names with the hashes of their values, names strictly increasing.
+    fn xattr_hashes(&mut self) -> Result<Vec<(OsString, Hash)>> {
+        const FIELD: &str = "ManifestEntry.xattrs";
+        let count = self.len(FIELD, MAX_XATTRS)?;
+        let mut out: Vec<(OsString, Hash)> = Vec::new();
+        for _ in 0..count {
+            let name = self.name(FIELD, MAX_XATTR_NAME)?;
+            if out.last().is_some_and(|(last, _)| *last >= name) {
+                return Err(invalid(FIELD, Invalid::Unsorted));
+            }
+            out.push((name, self.hash(FIELD)?));
+        }
+        Ok(out)
     }
 
     fn timestamp(&mut self, field: &'static str) -> Result<Timestamp> {

@@ -3,14 +3,18 @@
 //! operation).
 
 use super::{attr_bit, op_tag, tag};
+use crate::compare::FileKind;
 use crate::protocol::error::{EncodeError, Invalid};
+use crate::protocol::manifest::{
+    Entry, Hash, MAX_BLOCK, MAX_HASHES, MAX_XATTRS, MIN_BLOCK, kind_code,
+};
 use crate::protocol::message::{
     AckLevel, MAX_NAME, MAX_PATH, MAX_SYMLINK_TARGET, MAX_TEXT, MAX_WRITE, MAX_XATTR_NAME,
     MAX_XATTR_VALUE, Message,
 };
 use crate::protocol::op::{Op, Owner, RelPath, SetAttr, Timestamp};
 use bytes::{BufMut, BytesMut};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 type Result = std::result::Result<(), EncodeError>;
@@ -66,6 +70,98 @@ pub(super) fn message(msg: &Message, out: &mut BytesMut) -> Result {
             out.put_u8(tag::GOODBYE);
             blob(out, "Goodbye.reason", reason.as_bytes(), MAX_TEXT)?;
         }
+        Message::ManifestRequest {
+            version,
+            module,
+            roots,
+            block_size,
+        } => {
+            out.put_u8(tag::MANIFEST_REQUEST);
+            out.put_u16_le(*version);
+            blob(out, "ManifestRequest.module", module.as_bytes(), MAX_NAME)?;
+            out.put_u16_le(*roots);
+            block(out, *block_size)?;
+        }
+        Message::ManifestEntry { root, entry: e } => {
+            out.put_u8(tag::MANIFEST_ENTRY);
+            out.put_u16_le(*root);
+            entry(out, e)?;
+        }
+        Message::ManifestBlocks { hashes } => {
+            out.put_u8(tag::MANIFEST_BLOCKS);
+            if hashes.is_empty() {
+                return Err(invalid("ManifestBlocks.hashes", Invalid::Empty));
+            }
+            hash_list(out, "ManifestBlocks.hashes", hashes)?;
+        }
+        Message::ManifestEnd { entries } => {
+            out.put_u8(tag::MANIFEST_END);
+            out.put_u64_le(*entries);
+        }
+    }
+    Ok(())
+}
+
+fn block(out: &mut BytesMut, size: u32) -> Result {
+    if !(MIN_BLOCK..=MAX_BLOCK).contains(&size) {
+        let problem = Invalid::OutOfRange {
+            value: u64::from(size),
+            min: u64::from(MIN_BLOCK),
+            max: u64::from(MAX_BLOCK),
+        };
+        return Err(invalid("ManifestRequest.block_size", problem));
+    }
+    out.put_u32_le(size);
+    Ok(())
+}
+
+fn entry(out: &mut BytesMut, e: &Entry) -> Result {
+    opt_path(out, "ManifestEntry.path", e.path.as_ref())?;
+    out.put_u8(kind_code(e.kind));
+    out.put_u32_le(e.mode);
+    out.put_u32_le(e.uid);
+    out.put_u32_le(e.gid);
+    out.put_u64_le(e.size);
+    timestamp(out, "ManifestEntry.mtime", e.mtime)?;
+    out.put_u64_le(e.nlink);
+    out.put_u64_le(e.rdev);
+    if e.target.is_some() != (e.kind == FileKind::Symlink) {
+        let problem = Invalid::Inconsistent("a symlink target exactly for a symlink");
+        return Err(invalid("ManifestEntry.target", problem));
+    }
+    match &e.target {
+        None => out.put_u8(0),
+        Some(target) => {
+            out.put_u8(1);
+            name(out, "ManifestEntry.target", target, MAX_SYMLINK_TARGET)?;
+        }
+    }
+    xattr_hashes(out, &e.xattrs)?;
+    if !e.blocks.is_empty() && e.kind != FileKind::Regular {
+        let problem = Invalid::Inconsistent("block hashes only for a regular file");
+        return Err(invalid("ManifestEntry.blocks", problem));
+    }
+    hash_list(out, "ManifestEntry.blocks", &e.blocks)
+}
+
+fn xattr_hashes(out: &mut BytesMut, xattrs: &[(OsString, Hash)]) -> Result {
+    const FIELD: &str = "ManifestEntry.xattrs";
+    len(out, FIELD, xattrs.len(), MAX_XATTRS)?;
+    let sorted = xattrs.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0));
+    if !sorted {
+        return Err(invalid(FIELD, Invalid::Unsorted));
+    }
+    for (n, hash) in xattrs {
+        name(out, FIELD, n, MAX_XATTR_NAME)?;
+        out.put_slice(hash);
+    }
+    Ok(())
+}
+
+fn hash_list(out: &mut BytesMut, field: &'static str, hashes: &[Hash]) -> Result {
+    len(out, field, hashes.len(), MAX_HASHES)?;
+    for hash in hashes {
+        out.put_slice(hash);
     }
     Ok(())
 }

@@ -319,7 +319,7 @@ fn malformed_fields_are_rejected_naming_the_field() {
     let check = |bad: &[u8], expected: &str| assert_eq!(decode_err(bad).to_string(), expected);
     check(b"", "message: needs 1 bytes but only 0 remain");
     check(&[0], "message: unknown tag 0");
-    check(&[6], "message: unknown tag 6");
+    check(&[10], "message: unknown tag 10");
     let goodbye = payload(&Message::Goodbye { reason: "x".into() });
     check(
         &[&goodbye[..], &[0][..]].concat(),
@@ -556,3 +556,92 @@ fn invalid_messages_are_refused_on_encode_leaving_the_buffer_unchanged() {
 }
 
 const MAX_TEXT_PLUS_ONE: usize = super::super::message::MAX_TEXT + 1;
+
+#[test]
+fn hostile_manifest_messages_are_rejected_naming_the_field() {
+    let check = |bad: &[u8], expected: &str| assert_eq!(decode_err(bad).to_string(), expected);
+    // tag 8 ManifestBlocks, then the hash count.
+    check(
+        &[&[8][..], &u32::MAX.to_le_bytes()].concat(),
+        "ManifestBlocks.hashes: 4294967295 bytes exceed the 16384-byte limit",
+    );
+    check(
+        &[&[8][..], &10u32.to_le_bytes(), &[0; 32]].concat(),
+        "ManifestBlocks.hashes: needs 320 bytes but only 32 remain",
+    );
+    check(
+        &[&[8][..], &0u32.to_le_bytes()].concat(),
+        "ManifestBlocks.hashes: must not be empty",
+    );
+    let request = payload(&Message::ManifestRequest {
+        version: 3,
+        module: "m".into(),
+        roots: 1,
+        block_size: 4096,
+    });
+    let mut tiny = request.to_vec();
+    let at = tiny.len() - 4;
+    tiny[at..].copy_from_slice(&512u32.to_le_bytes());
+    check(
+        &tiny,
+        "ManifestRequest.block_size: 512 is outside 4096..=67108864",
+    );
+    // A regular file's entry whose kind byte says symlink: a symlink without a target.
+    let entry = payload(&Message::ManifestEntry {
+        root: 0,
+        entry: Box::new(file_entry()),
+    });
+    let kind_at = 1 + 2 + 1 + 4 + "data/db.sqlite".len();
+    let mut bad = entry.to_vec();
+    assert_eq!(bad[kind_at], 0);
+    bad[kind_at] = 2;
+    check(
+        &bad,
+        "ManifestEntry.target: a symlink target exactly for a symlink",
+    );
+    bad[kind_at] = 1;
+    check(
+        &bad,
+        "ManifestEntry.blocks: block hashes only for a regular file",
+    );
+    bad[kind_at] = 7;
+    check(&bad, "ManifestEntry.kind: unknown tag 7");
+}
+
+#[test]
+fn unsorted_xattrs_are_refused_on_encode_and_on_decode() {
+    let mut entry = file_entry();
+    entry.xattrs.reverse();
+    let msg = Message::ManifestEntry {
+        root: 0,
+        entry: Box::new(entry),
+    };
+    let mut out = BytesMut::new();
+    assert_eq!(
+        codec::encode(&msg, &mut out).unwrap_err().to_string(),
+        "cannot encode ManifestEntry.xattrs: names not in strictly increasing order"
+    );
+    assert!(out.is_empty());
+    let sorted = payload(&Message::ManifestEntry {
+        root: 0,
+        entry: Box::new(file_entry()),
+    });
+    let swapped = substitute_xattr_names(&sorted);
+    assert_eq!(
+        decode_err(&swapped).to_string(),
+        "ManifestEntry.xattrs: names not in strictly increasing order"
+    );
+}
+
+/// The payload with its two xattr names (`trusted.a`, `user.b`, hashes kept in place) swapped.
+fn substitute_xattr_names(payload: &[u8]) -> Vec<u8> {
+    let first = [&prefixed(b"trusted.a")[..], &[1; 32]].concat();
+    let second = [&prefixed(b"user.b")[..], &[2; 32]].concat();
+    let joined = [&first[..], &second[..]].concat();
+    let at = payload
+        .windows(joined.len())
+        .position(|w| w == joined)
+        .expect("xattrs not found");
+    let swapped = [&second[..], &first[..]].concat();
+    [&payload[..at], &swapped[..], &payload[at + joined.len()..]].concat()
+}

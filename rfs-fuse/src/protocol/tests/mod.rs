@@ -7,9 +7,11 @@ mod random;
 mod roundtrip;
 
 use super::codec;
+use super::manifest::Entry;
 use super::message::{AckLevel, Message, RemoteError};
 use super::op::{Op, Owner, RelPath, SetAttr, Timestamp};
 use super::stream::encode_message;
+use crate::compare::FileKind;
 use bytes::{Bytes, BytesMut};
 use std::ffi::OsString;
 
@@ -209,7 +211,73 @@ fn samples() -> Vec<Message> {
             reason: "module stopping".into(),
         },
     ]);
+    msgs.extend(manifest_samples());
     msgs
+}
+
+/// A regular file's manifest entry with two xattrs and three block hashes.
+fn file_entry() -> Entry {
+    Entry {
+        path: Some(path("data/db.sqlite")),
+        kind: FileKind::Regular,
+        mode: 0o640,
+        uid: 1000,
+        gid: 100,
+        size: 3 * 4096 - 1,
+        mtime: Timestamp {
+            sec: 1_700_000_000,
+            nsec: 5,
+        },
+        nlink: 2,
+        rdev: 0,
+        target: None,
+        xattrs: vec![
+            (OsString::from("trusted.a"), [1; 32]),
+            (OsString::from("user.b"), [2; 32]),
+        ],
+        blocks: vec![[3; 32], [4; 32], [5; 32]],
+    }
+}
+
+fn manifest_samples() -> Vec<Message> {
+    let root = Entry {
+        path: None,
+        kind: FileKind::Directory,
+        xattrs: Vec::new(),
+        blocks: Vec::new(),
+        ..file_entry()
+    };
+    let link = Entry {
+        path: Some(path("link")),
+        kind: FileKind::Symlink,
+        target: Some(OsString::from("../elsewhere")),
+        blocks: Vec::new(),
+        ..file_entry()
+    };
+    vec![
+        Message::ManifestRequest {
+            version: 3,
+            module: "mydb".into(),
+            roots: 2,
+            block_size: 1 << 20,
+        },
+        Message::ManifestEntry {
+            root: 1,
+            entry: Box::new(file_entry()),
+        },
+        Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(root),
+        },
+        Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(link),
+        },
+        Message::ManifestBlocks {
+            hashes: vec![[9; 32]; 2],
+        },
+        Message::ManifestEnd { entries: 12 },
+    ]
 }
 
 fn frame_of(msg: &Message) -> Bytes {

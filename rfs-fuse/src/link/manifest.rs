@@ -1,0 +1,284 @@
+//! The manifest conversation: the primary asks the secondary for the manifest of every
+//! replicated directory ([`fetch_manifest`]); the secondary walks its directories and answers
+//! ([`serve_manifest`]). It runs on its own connection beside the replication stream, which it
+//! never disturbs.
+
+use super::error::LinkError;
+use super::incoming::{Incoming, Opening};
+use super::kind;
+use super::server::goodbye;
+use crate::protocol::manifest::{Entry, MAX_HASHES};
+use crate::protocol::{Message, PROTOCOL_VERSION};
+use crate::sync::manifest::{RootManifest, walk};
+use bytes::BytesMut;
+use std::io::{BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+/// How long the primary waits to connect, and for each part of the answer (the secondary
+/// hashes a large file between two entries).
+pub const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Answers the manifest request that opened this connection with the manifest of every
+/// directory in `roots` (the module's, in configuration order); how many entries were sent.
+/// A request for another module, protocol version or number of roots is refused with a
+/// Goodbye saying why, as is a walk that fails.
+pub fn serve_manifest<R: Read, W: Write>(
+    opening: Opening<R>,
+    writer: W,
+    module: &str,
+    roots: &[BorrowedFd<'_>],
+) -> Result<u64, LinkError> {
+    let mut writer = BufWriter::new(writer);
+    let result = accepted_block_size(&opening.first, module, roots.len())
+        .and_then(|block_size| send_manifests(&mut writer, roots, block_size));
+    if let Err(error) = &result {
+        goodbye(&mut writer, &error.to_string());
+    }
+    result
+}
+
+/// The block size asked for, if the request is one this secondary can answer.
+fn accepted_block_size(request: &Message, module: &str, roots: usize) -> Result<u32, LinkError> {
+    let Message::ManifestRequest {
+        version,
+        module: asked,
+        roots: asked_roots,
+        block_size,
+    } = request
+    else {
+        return Err(LinkError::Protocol(format!(
+            "expected ManifestRequest, got {}",
+            kind(request)
+        )));
+    };
+    if *version != PROTOCOL_VERSION {
+        return Err(LinkError::VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs: *version,
+        });
+    }
+    if asked != module {
+        return Err(LinkError::ModuleMismatch {
+            expected: module.to_string(),
+            got: asked.clone(),
+        });
+    }
+    if usize::from(*asked_roots) != roots {
+        return Err(LinkError::RootsMismatch {
+            ours: roots,
+            theirs: *asked_roots,
+        });
+    }
+    Ok(*block_size)
+}
+
+fn send_manifests<W: Write>(
+    writer: &mut W,
+    roots: &[BorrowedFd<'_>],
+    block_size: u32,
+) -> Result<u64, LinkError> {
+    let mut sent = 0u64;
+    for (index, root) in roots.iter().enumerate() {
+        let root_index = u16::try_from(index).map_err(|_| {
+            LinkError::Protocol(format!("root {index} beyond the protocol's range"))
+        })?;
+        for entry in walk(*root, block_size)? {
+            send_entry(writer, root_index, entry)?;
+            sent += 1;
+        }
+    }
+    send(writer, &Message::ManifestEnd { entries: sent })?;
+    writer
+        .flush()
+        .map_err(LinkError::io("sending the manifest"))?;
+    Ok(sent)
+}
+
+/// One entry, its hashes beyond what one message carries following in `ManifestBlocks`.
+fn send_entry<W: Write>(writer: &mut W, root: u16, mut entry: Entry) -> Result<(), LinkError> {
+    let rest = entry.blocks.split_off(entry.blocks.len().min(MAX_HASHES));
+    send(
+        writer,
+        &Message::ManifestEntry {
+            root,
+            entry: Box::new(entry),
+        },
+    )?;
+    for hashes in rest.chunks(MAX_HASHES) {
+        let hashes = hashes.to_vec();
+        send(writer, &Message::ManifestBlocks { hashes })?;
+    }
+    Ok(())
+}
+
+fn send<W: Write>(writer: &mut W, message: &Message) -> Result<(), LinkError> {
+    let mut frame = BytesMut::new();
+    crate::protocol::write_message(&mut frame, message).map_err(|source| LinkError::Encode {
+        what: kind(message),
+        source,
+    })?;
+    writer
+        .write_all(&frame)
+        .map_err(LinkError::io("sending the manifest"))
+}
+
+/// Asks the secondary listening at `addr` for the manifest of each of the module's `roots`
+/// directories, hashing blocks of `block_size` bytes.
+pub fn fetch_manifest(
+    addr: SocketAddr,
+    module: &str,
+    roots: u16,
+    block_size: u32,
+) -> Result<Vec<RootManifest>, LinkError> {
+    let stream = TcpStream::connect_timeout(&addr, MANIFEST_TIMEOUT)
+        .map_err(LinkError::io("connecting for the manifest"))?;
+    stream
+        .set_read_timeout(Some(MANIFEST_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(MANIFEST_TIMEOUT)))
+        .map_err(LinkError::io("setting the manifest connection's timeouts"))?;
+    let reader = stream
+        .try_clone()
+        .map_err(LinkError::io("setting up the manifest connection"))?;
+    request_manifest(reader, stream, module, roots, block_size)
+}
+
+/// [`fetch_manifest`] over an established connection.
+pub fn request_manifest<R: Read, W: Write>(
+    reader: R,
+    mut writer: W,
+    module: &str,
+    roots: u16,
+    block_size: u32,
+) -> Result<Vec<RootManifest>, LinkError> {
+    let request = Message::ManifestRequest {
+        version: PROTOCOL_VERSION,
+        module: module.to_string(),
+        roots,
+        block_size,
+    };
+    send(&mut writer, &request)?;
+    writer
+        .flush()
+        .map_err(LinkError::io("sending the manifest request"))?;
+    let mut incoming = Incoming::new(reader, "reading the manifest");
+    let mut assembly = Assembly::new(roots, block_size);
+    loop {
+        let message = incoming.next()?.ok_or_else(|| {
+            LinkError::Protocol("the secondary closed the connection before ManifestEnd".into())
+        })?;
+        if let Some(done) = assembly.take(message)? {
+            return Ok(done);
+        }
+    }
+}
+
+/// The manifests being received, checked as they arrive: entries of each root in strictly
+/// increasing path order starting with the root itself, each file with exactly the block
+/// hashes its size calls for.
+struct Assembly {
+    roots: Vec<RootManifest>,
+    block_size: u32,
+    /// The last entry received, which `ManifestBlocks` may still extend, and its root.
+    open: Option<(usize, Entry)>,
+    received: u64,
+}
+
+impl Assembly {
+    fn new(roots: u16, block_size: u32) -> Assembly {
+        Assembly {
+            roots: vec![RootManifest::default(); usize::from(roots)],
+            block_size,
+            open: None,
+            received: 0,
+        }
+    }
+
+    /// Takes one message; the manifests once complete.
+    fn take(&mut self, message: Message) -> Result<Option<Vec<RootManifest>>, LinkError> {
+        match message {
+            Message::ManifestEntry { root, entry } => {
+                self.close()?;
+                self.open(usize::from(root), *entry)?;
+            }
+            Message::ManifestBlocks { hashes } => self.extend(hashes)?,
+            Message::ManifestEnd { entries } => {
+                self.close()?;
+                if entries != self.received {
+                    return Err(LinkError::Protocol(format!(
+                        "the manifest announces {entries} entries but {} arrived",
+                        self.received
+                    )));
+                }
+                return Ok(Some(std::mem::take(&mut self.roots)));
+            }
+            Message::Goodbye { reason } => return Err(LinkError::Refused(reason)),
+            other => {
+                return Err(LinkError::Protocol(format!(
+                    "unexpected {} in a manifest",
+                    kind(&other)
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn open(&mut self, root: usize, entry: Entry) -> Result<(), LinkError> {
+        let roots = self.roots.len();
+        let manifest = self.roots.get(root).ok_or(LinkError::Protocol(format!(
+            "a manifest entry names root {root}, but there are only {roots} roots"
+        )))?;
+        let in_order = match manifest.entries.last() {
+            None => entry.path.is_none(),
+            Some(last) => last.path < entry.path,
+        };
+        if !in_order {
+            return Err(LinkError::Protocol(format!(
+                "manifest entries of root {root} out of order"
+            )));
+        }
+        self.open = Some((root, entry));
+        Ok(())
+    }
+
+    fn extend(&mut self, hashes: Vec<crate::protocol::manifest::Hash>) -> Result<(), LinkError> {
+        let Some((_, entry)) = &mut self.open else {
+            return Err(LinkError::Protocol(
+                "ManifestBlocks without an entry".to_string(),
+            ));
+        };
+        let total = entry.blocks.len().saturating_add(hashes.len()) as u64;
+        if total > Entry::block_count(entry.size, self.block_size) {
+            return Err(LinkError::Protocol(format!(
+                "more block hashes than an entry of {} bytes has",
+                entry.size
+            )));
+        }
+        entry.blocks.extend(hashes);
+        Ok(())
+    }
+
+    /// Files the entry received last, checking its block count.
+    fn close(&mut self) -> Result<(), LinkError> {
+        let Some((root, entry)) = self.open.take() else {
+            return Ok(());
+        };
+        let expected = match entry.kind {
+            crate::compare::FileKind::Regular => Entry::block_count(entry.size, self.block_size),
+            _ => 0,
+        };
+        if entry.blocks.len() as u64 != expected {
+            return Err(LinkError::Protocol(format!(
+                "a manifest entry of {} bytes carries {} block hashes instead of {expected}",
+                entry.size,
+                entry.blocks.len()
+            )));
+        }
+        if let Some(manifest) = self.roots.get_mut(root) {
+            manifest.entries.push(entry);
+            self.received += 1;
+        }
+        Ok(())
+    }
+}

@@ -5,7 +5,7 @@ mod link_support;
 
 use bytes::Bytes;
 use link_support::{MODULE, RawPeer, Secondary, options, owner, rel};
-use rfs_fuse::link::{Ended, LinkError};
+use rfs_fuse::link::{AppliedPoint, Ended, LinkError, StreamPoint};
 use rfs_fuse::protocol::op::Op;
 use rfs_fuse::protocol::{AckLevel, Message, RemoteError, StreamError, encode_message};
 use std::collections::BTreeMap;
@@ -119,6 +119,35 @@ fn applied_acks_answer_each_request_once_after_applying() {
         (Ended::Eof, 4, 0)
     );
     assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"x");
+}
+
+#[test]
+fn the_applied_point_follows_what_was_applied_not_what_was_acknowledged() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let point = AppliedPoint::default();
+    let options = options(AckLevel::Received).publish_applied(point.clone());
+    let secondary = Secondary::spawn(b, options);
+    let mut primary = RawPeer::new(a);
+    primary.hello(MODULE);
+    assert_eq!(*point.lock().unwrap(), None);
+    primary.request(0, create(1, "f"));
+    primary.request(1, Op::Close { handle: 1 });
+    let applied = |r: &Replies| {
+        r.values()
+            .flatten()
+            .filter(|v| **v == Ok(AckLevel::Applied))
+            .count()
+    };
+    replies_until(&mut primary, |r| applied(r) == 2);
+    assert_eq!(
+        *point.lock().unwrap(),
+        Some(StreamPoint {
+            session: 1,
+            next: 2
+        })
+    );
+    drop(primary);
+    secondary.join().1.unwrap();
 }
 
 /// A frame failing its CRC ends the connection with an error naming it, and nothing in it

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow, ensure};
 use hakit_lab::pair::MirrorPair;
 use hakit_lab::torture::{Writer, install_writer, parse_records, verify};
 use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
+use std::time::Duration;
 
 const DATA: &str = "/srv/app/data";
 
@@ -208,6 +209,50 @@ fn a_node_stopped_mid_copy_refuses_prim_and_primforce_makes_its_data_the_referen
         let (one, two) = (listing(0)?, listing(1)?);
         ensure!(one == two, "node1 holds node2's data:\n{one}\n---\n{two}");
         println!("forced node held {} files; {report}", forced.trim());
+        Ok(())
+    })
+}
+
+#[test]
+fn after_a_long_time_in_sync_a_returning_secondary_receives_only_the_recent_changes() -> Result<()>
+{
+    // Heartbeat timeout 1 s: the journal moves on every 10 s while in sync.
+    let mut pair = MirrorPair::new("rfsepoch", config(""))?;
+    pair.scenario(|p| {
+        sh(p, 0, &format!("mkdir -p {DATA}"))?;
+        p.start_pair()?;
+        sh(
+            p,
+            0,
+            &format!("for i in $(seq 1 20); do head -c 65536 /dev/urandom > {DATA}/old$i; done"),
+        )?;
+        let total = |p: &MirrorPair| -> Result<String> {
+            let out = p.hakit(0, "rfsdiff")?;
+            Ok(out
+                .lines()
+                .find(|l| l.trim_start().starts_with("total:"))
+                .unwrap_or("")
+                .to_string())
+        };
+        let named = total(p)?;
+        ensure!(named.contains(" 20 changed path(s)"), "{named}");
+        wait_until(
+            "node1's journal to forget what node2 holds durably",
+            Duration::from_secs(60),
+            || Ok(total(p)?.contains("total: 0 bytes")),
+        )?;
+        p.nodes[1].stop_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        sh(p, 0, &format!("echo recent > {DATA}/recent"))?;
+        p.nodes[1].start_daemon()?;
+        p.wait_in_sync(0)?;
+        let report = copy_report(p, 0)?;
+        ensure!(
+            report.contains("only what the change journal names")
+                && report.contains(" 1 files, ")
+                && report.contains(" 7 data bytes "),
+            "only the file written while node2 was away travels: {report}"
+        );
         Ok(())
     })
 }

@@ -17,7 +17,8 @@
 //! joining 64 MiB while a writer runs (copy time, how long writes waited), a SECOND returning
 //! after changes to a 50 MiB data set (bytes on the primary's cable from the kernel's
 //! interface counters, against the bytes of the changed files), and a lost SECOND (the longest
-//! write while it was being declared lost).
+//! write while it was being declared lost); then a data set of `--mib` MiB resynchronised in
+//! every way against a plain copy over the same link (`bench_resync`).
 //!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
@@ -60,8 +61,10 @@ enum What {
         #[arg(long, default_value_t = 6)]
         runs: usize,
     },
-    /// Copies to a joining or returning SECOND, and the write stall when it is lost (lab).
-    Resync,
+    /// Copies to a joining or returning SECOND, and the write stall when it is lost (lab);
+    /// then a data set resynchronised fully, incrementally and to a returning ex-primary,
+    /// against a plain copy over the same link.
+    Resync(crate::bench_resync::ResyncArgs),
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -78,7 +81,11 @@ pub fn run(args: &Args) -> Result<()> {
         What::Failover { runs } => failover(&release_hakit()?, *runs),
         What::Idle { seconds } => idle(&release_hakit()?, Duration::from_secs(*seconds)),
         What::Rfs(rfs) => crate::bench_rfs::run(rfs),
-        What::Resync => resync(&release_hakit()?),
+        What::Resync(args) => {
+            let bin = release_hakit()?;
+            resync(&bin)?;
+            crate::bench_resync::run(&bin, args)
+        }
         What::Mirror(mirror) => crate::bench_mirror::run(&release_hakit()?, mirror),
         What::Farm { repeat, runs } => {
             farm(*repeat)?;

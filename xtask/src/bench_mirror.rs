@@ -225,34 +225,23 @@ fn restart_with(p: &mut MirrorPair, level: Level) -> Result<()> {
 
 /// Sends as fast as it can to the receiver for a number of seconds (retrying the connection
 /// while the receiver starts).
-const LINK_SENDER: &str = r#"
-import socket, sys, time
-addr, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-deadline = time.monotonic() + 10
-while True:
-    try:
-        sock = socket.create_connection((addr, port))
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.05)
+const LINK_SENDER: &str = concat!(
+    connect_py!(),
+    r#"
+seconds = float(sys.argv[3])
 chunk = bytes(1 << 20)
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     sock.sendall(chunk)
 sock.close()
-"#;
+"#
+);
 
 /// Accepts one connection, reads it to the end, prints the bytes and the seconds from the
 /// first byte to the end.
-const LINK_RECEIVER: &str = r#"
-import socket, sys, time
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", int(sys.argv[1])))
-srv.listen(1)
-conn, _ = srv.accept()
+const LINK_RECEIVER: &str = concat!(
+    accept_py!(),
+    r#"
 buf = bytearray(1 << 20)
 total, start = 0, None
 while True:
@@ -263,7 +252,8 @@ while True:
         start = time.monotonic()
     total += n
 print(total, time.monotonic() - start)
-"#;
+"#
+);
 
 /// Ping's average round trip from node1 to node2, then one TCP stream's throughput.
 fn measure_link(p: &MirrorPair, seconds: u64) -> Result<Link> {

@@ -4,9 +4,12 @@
 //! options), then add one variant to [`Task`] and one arm to `main`.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod py;
 mod bench;
 mod bench_farm;
 mod bench_mirror;
+mod bench_resync;
 mod bench_rfs;
 mod cmd;
 mod ebpf;

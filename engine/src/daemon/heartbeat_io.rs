@@ -141,8 +141,10 @@ impl Receiver {
         let events = self.events.clone();
         let net = self.net;
         super::heartbeat_recv::receive(socket, rejected, log, events, |datagram, from| {
-            self.check(datagram, from)
-                .map(|advert| Event::Heartbeat { net, advert })
+            self.check(datagram, from).map(|advert| Event::Heartbeat {
+                net,
+                advert: Box::new(advert),
+            })
         })
         .await;
     }

@@ -11,11 +11,13 @@ use crate::checkers::probes::probe_witnesses;
 use crate::checkers::runner::{CheckerReport, spawn_check, spawn_errd};
 use crate::config::{Errd, Module};
 use crate::mirror::advert::Advert;
+use crate::mirror::advert::DurablePoint;
 use crate::mirror::fsm::{Action, Command, Input, Machine};
 use crate::mirror::machine_config::{errd_ident, witness_timeout};
 use crate::mirror::replication::ReplicationEvent;
 use crate::mirror::role::Role;
 use crate::modlog::{ModuleLog, Source};
+use rfs_fuse::link::StreamPoint;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,7 +30,7 @@ use tokio::task::JoinHandle;
 pub enum Event {
     Heartbeat {
         net: usize,
-        advert: Advert,
+        advert: Box<Advert>,
     },
     StepDone {
         ok: bool,
@@ -156,7 +158,18 @@ impl ModuleTask {
 
     fn on_event(&mut self, event: Event) -> Option<Input> {
         match event {
-            Event::Heartbeat { net, advert } => Some(Input::Heartbeat { net, advert }),
+            Event::Heartbeat { net, advert } => {
+                if let Some(data) = &self.data {
+                    data.plane.peer_durable(advert.durable.map(|p| StreamPoint {
+                        session: p.session,
+                        next: p.next,
+                    }));
+                }
+                Some(Input::Heartbeat {
+                    net,
+                    advert: *advert,
+                })
+            }
             Event::StepDone { ok, detail } => Some(Input::StepDone { ok, detail }),
             Event::Witness { reachable, detail } => Some(Input::Witness { reachable, detail }),
             Event::Command(command, reply) => {
@@ -197,7 +210,13 @@ impl ModuleTask {
     /// The state machine's advert, with the copy's progress when one runs to the peer.
     fn send_advert(&mut self) {
         let mut advert = self.machine.advert(self.now());
-        advert.copy = self.data.as_ref().and_then(|d| d.plane.copy_figures());
+        if let Some(data) = &self.data {
+            advert.copy = data.plane.copy_figures();
+            advert.durable = data.plane.durable_point().map(|p| DurablePoint {
+                session: p.session,
+                next: p.next,
+            });
+        }
         self.heartbeats.send(advert);
     }
 

@@ -154,6 +154,7 @@ mod tests {
                 broken_join: 0,
                 join_base: None,
                 copy: None,
+                durable: None,
                 sent_ms: 0,
                 echo_ms: 0,
                 echo_incarnation: 0,

@@ -39,6 +39,10 @@ pub struct Advert {
     /// the state machine; shown by the SECOND).
     #[serde(default)]
     pub copy: Option<CopyFigures>,
+    /// As SECOND: up to where the primary's stream is durable here (filled by the data
+    /// plane): the primary then forgets its change journal's older epochs.
+    #[serde(default)]
+    pub durable: Option<DurablePoint>,
     /// The sender's clock when it sent this advert (milliseconds since its daemon started).
     pub sent_ms: u64,
     /// The latest `sent_ms` the sender received from the receiver, and the receiver's
@@ -54,4 +58,11 @@ pub struct CopyFigures {
     pub bytes: u64,
     pub bytes_total: Option<u64>,
     pub eta_seconds: Option<u64>,
+}
+
+/// Every request of the primary's stream `session` numbered below `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurablePoint {
+    pub session: u64,
+    pub next: u64,
 }

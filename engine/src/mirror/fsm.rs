@@ -315,6 +315,7 @@ impl Machine {
             broken_join: self.replication.failed_join,
             join_base: self.join_base,
             copy: None,
+            durable: None,
             sent_ms: now.as_millis() as u64,
             echo_ms: self.peer_sent_ms,
             echo_incarnation: self.peer.map_or(0, |p| p.incarnation),

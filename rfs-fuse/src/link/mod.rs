@@ -52,8 +52,22 @@ pub use incoming::Opening;
 pub use manifest::{fetch_manifest, request_manifest, serve_manifest};
 pub use root::RootReplicator;
 pub use sender::{Hello, StreamReplicator};
-pub use server::{Ended, LateFailure, ServeEnd, ServeOptions, serve, serve_opened};
+pub use server::{AppliedPoint, Ended, LateFailure, ServeEnd, ServeOptions, serve, serve_opened};
 pub use stats::{LATENCY_WINDOW, LinkStats};
+
+/// A point of one primary's stream: every request of `session` numbered below `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPoint {
+    pub session: u64,
+    pub next: u64,
+}
+
+impl StreamPoint {
+    /// Whether `self` includes everything up to `other` (the same session, as far or further).
+    pub fn covers(self, other: StreamPoint) -> bool {
+        self.session == other.session && self.next >= other.next
+    }
+}
 pub use transport::{ShutdownHandle, Transport, Unmanaged};
 
 use crate::protocol::Message;

@@ -9,6 +9,7 @@
 //! requests may be in flight (the overlay's threads overlap their round trips). One reader
 //! thread routes replies to their waiters.
 
+use super::StreamPoint;
 use super::error::LinkError;
 use super::hook::{LocalOutcome, Pending, ReplicationError};
 use super::judge::Slot;
@@ -46,6 +47,7 @@ pub struct StreamReplicator {
     shared: Arc<Shared>,
     reader: Mutex<Option<JoinHandle<()>>>,
     roots: u16,
+    session: u64,
 }
 
 impl std::fmt::Debug for StreamReplicator {
@@ -77,7 +79,7 @@ impl StreamReplicator {
         let shutdown = writer
             .shutdown_handle()
             .map_err(LinkError::io("preparing the connection's shutdown"))?;
-        let roots = hello.roots;
+        let (roots, session) = (hello.roots, hello.session);
         let frame = encode_message(&Message::Hello {
             version: PROTOCOL_VERSION,
             module: hello.module,
@@ -102,6 +104,7 @@ impl StreamReplicator {
             shared,
             reader: Mutex::new(Some(thread)),
             roots,
+            session,
         };
         let error = match handshake_rx.recv_timeout(send_timeout) {
             Ok(Ok(Message::HelloAck {
@@ -229,6 +232,14 @@ impl StreamReplicator {
             && reader_ended
         {
             let _ = thread.join();
+        }
+    }
+
+    /// Where the stream is: every request sent so far lies below it.
+    pub fn sent(&self) -> StreamPoint {
+        StreamPoint {
+            session: self.session,
+            next: lock(&self.shared.tx).next_seq,
         }
     }
 

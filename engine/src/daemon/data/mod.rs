@@ -13,6 +13,8 @@
 
 mod copy;
 pub mod driver;
+mod durability;
+pub mod epochs;
 pub mod estimate;
 pub mod journal;
 mod pace;
@@ -22,6 +24,7 @@ mod quarantine;
 mod receive_side;
 mod replicate;
 mod serve_side;
+mod syncer;
 mod verify;
 
 use crate::config::{AckLevel, Cluster, Module};
@@ -79,6 +82,10 @@ pub struct DataConfig {
     pub state_dir: PathBuf,
     /// `reiallowedbw`: a copy's data bytes per second at most.
     pub reiallowedbw: Option<u64>,
+    /// How long an epoch of the change journal lasts while in sync (see [`epochs`]).
+    pub epoch: Duration,
+    /// How often the SECOND makes what it applied durable (see [`syncer`]).
+    pub sync_every: Duration,
     /// The granularity of the change journal and of catch-up copies (`ruzone_blocksize`).
     pub zone_size: ZoneSize,
 }
@@ -129,9 +136,17 @@ impl DataConfig {
             peer: addr(peer)?,
             state_dir: module.paths.state_dir.clone(),
             reiallowedbw: rfs.reiallowedbw,
+            epoch: journal_epoch(module.heart.timeout),
+            sync_every: journal_epoch(module.heart.timeout) / 3,
             zone_size: ZoneSize::new(rfs.ruzone_blocksize).ok_or(DataSetupError::ZoneSize)?,
         }))
     }
+}
+
+/// Ten heartbeat timeouts, within [10 s, 5 min]: a journal after a SECOND's failure names
+/// about what changed during the failure and one or two epochs before it.
+fn journal_epoch(heart_timeout: Duration) -> Duration {
+    (heart_timeout * 10).clamp(Duration::from_secs(10), Duration::from_secs(300))
 }
 
 /// What `hakit state -v` shows about replication.
@@ -181,6 +196,7 @@ pub struct DataPlane {
     log: ModuleLog,
     events: UnboundedSender<ReplicationEvent>,
     side: Mutex<Side>,
+    durability: Arc<durability::Durability>,
     /// The last view, shown while a transition holds `side` (mounts can take seconds).
     last_view: Mutex<DataView>,
 }
@@ -196,6 +212,7 @@ impl DataPlane {
             log,
             events,
             side: Mutex::new(Side::Off),
+            durability: Arc::default(),
             last_view: Mutex::new(DataView::default()),
         }
     }
@@ -225,13 +242,18 @@ impl DataPlane {
         match mode {
             DataMode::Off => {}
             DataMode::Serve => {
-                let serving = ServeSide::start(&self.cfg).map_err(|e| join(&done, &e))?;
+                let serving = ServeSide::start(&self.cfg, Arc::clone(&self.durability))
+                    .map_err(|e| join(&done, &e))?;
                 done.push(serving.describe());
                 *side = Side::Serving(serving);
             }
             DataMode::Receive => {
-                let receiving = ReceiveSide::start(Arc::clone(&self.cfg), self.log.clone())
-                    .map_err(|e| join(&done, &e))?;
+                let receiving = ReceiveSide::start(
+                    Arc::clone(&self.cfg),
+                    self.log.clone(),
+                    Arc::clone(&self.durability),
+                )
+                .map_err(|e| join(&done, &e))?;
                 done.push(receiving.describe());
                 *side = Side::Receiving(receiving);
             }
@@ -293,6 +315,16 @@ impl DataPlane {
         if let Side::Serving(serving) = &*self.side() {
             serving.release_writes();
         }
+    }
+
+    /// As SECOND: up to where the primary's stream is durable here (for the heartbeat).
+    pub fn durable_point(&self) -> Option<rfs_fuse::link::StreamPoint> {
+        self.durability.own()
+    }
+
+    /// As primary: what the peer's last heartbeat said it holds durably.
+    pub fn peer_durable(&self, point: Option<rfs_fuse::link::StreamPoint>) {
+        self.durability.set_peer(point);
     }
 
     /// The copy to the peer in figures, while it runs (for the heartbeat).

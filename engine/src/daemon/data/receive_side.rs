@@ -6,9 +6,11 @@
 //! connection that opens with a manifest request is answered beside the stream, which goes on.
 
 use super::DataConfig;
+use super::durability::Durability;
 use super::serve_side::unmount_patiently;
+use super::syncer::Syncer;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{Opening, ServeOptions, serve_manifest, serve_opened};
+use rfs_fuse::link::{AppliedPoint, Opening, ServeOptions, serve_manifest, serve_opened};
 use rfs_fuse::overlay::{MountedOverlay, NoReplication, OverlayOptions, mount_in_place};
 use rfs_fuse::receiver::Receiver;
 use std::fs::File;
@@ -34,6 +36,7 @@ pub(super) struct ReceiveSide {
     stop: Arc<AtomicBool>,
     current: Arc<Mutex<Option<TcpStream>>>,
     listener: Option<JoinHandle<()>>,
+    syncer: Option<JoinHandle<()>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,7 +44,11 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ReceiveSide {
-    pub fn start(cfg: Arc<DataConfig>, log: ModuleLog) -> Result<ReceiveSide, String> {
+    pub fn start(
+        cfg: Arc<DataConfig>,
+        log: ModuleLog,
+        durability: Arc<Durability>,
+    ) -> Result<ReceiveSide, String> {
         let mut receivers = Vec::new();
         let mut dirs = Vec::new();
         for dir in &cfg.dirs {
@@ -73,6 +80,7 @@ impl ReceiveSide {
             stop: Arc::new(AtomicBool::new(false)),
             current: Arc::new(Mutex::new(None)),
             listener: None,
+            syncer: None,
         };
         for dir in &cfg.dirs {
             let options = OverlayOptions {
@@ -87,9 +95,26 @@ impl ReceiveSide {
                 }
             }
         }
+        let applied = AppliedPoint::default();
+        let syncer = Syncer {
+            cfg: Arc::clone(&cfg),
+            dirs: Arc::clone(&side.dirs),
+            applied: Arc::clone(&applied),
+            durability,
+            stop: Arc::clone(&side.stop),
+            log: log.clone(),
+        };
+        match syncer.spawn() {
+            Ok(t) => side.syncer = Some(t),
+            Err(e) => {
+                let undone = side.stop();
+                return Err(format!("cannot start the sync thread: {e} ({undone})"));
+            }
+        }
         let accept = Acceptor {
             cfg,
             log,
+            applied,
             listener,
             dirs: Arc::clone(&side.dirs),
             receivers: Arc::clone(&side.receivers),
@@ -133,7 +158,10 @@ impl ReceiveSide {
         if let Some(stream) = locked(&self.current).take() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        if let Some(thread) = self.listener.take() {
+        for thread in [self.listener.take(), self.syncer.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = thread.join();
         }
         let mut report = vec!["stopped receiving".to_string()];
@@ -147,6 +175,8 @@ impl ReceiveSide {
 struct Acceptor {
     cfg: Arc<DataConfig>,
     log: ModuleLog,
+    /// Where the stream being served is applied up to (for the syncer).
+    applied: AppliedPoint,
     listener: TcpListener,
     dirs: Arc<Vec<File>>,
     receivers: Arc<Mutex<Vec<Receiver>>>,
@@ -253,20 +283,23 @@ impl Acceptor {
         *locked(&self.current) = Some(shutdown);
         let receivers = Arc::clone(&self.receivers);
         let (module, ack, log) = (self.cfg.module.clone(), self.cfg.ack, self.log.clone());
+        let applied = Arc::clone(&self.applied);
         std::thread::Builder::new()
             .name("rfs-receive".into())
             .spawn(move || {
                 let mut receivers = locked(&receivers);
                 let late_log = log.clone();
-                let options = ServeOptions::new(module, ack).on_late_failure(move |failure| {
-                    late_log.line(
-                        Source::Engine,
-                        &format!(
-                            "replication: request {} failed after it was acknowledged: {}",
-                            failure.seq, failure.message
-                        ),
-                    )
-                });
+                let options = ServeOptions::new(module, ack)
+                    .publish_applied(applied)
+                    .on_late_failure(move |failure| {
+                        late_log.line(
+                            Source::Engine,
+                            &format!(
+                                "replication: request {} failed after it was acknowledged: {}",
+                                failure.seq, failure.message
+                            ),
+                        )
+                    });
                 let line = match serve_opened(opening, stream, &mut receivers[..], options) {
                     Ok(end) => format!(
                         "replication stream from {} ({from}) ended after {} requests: {:?}",

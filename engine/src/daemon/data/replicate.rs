@@ -4,6 +4,8 @@
 
 use super::DataConfig;
 use super::copy::Copier;
+use super::durability::Durability;
+use super::epochs::Epochs;
 use super::journal::Journal;
 use super::pace::Pacer;
 use super::progress::{CopyProgress, ProgressMeter};
@@ -59,6 +61,15 @@ pub(super) struct ReplicationTask {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a replication task works on: the serving side's parts.
+pub(super) struct TaskParts {
+    pub journal: Arc<Journal>,
+    pub cfg: Arc<DataConfig>,
+    pub switches: Vec<SwitchReplicator>,
+    pub backing: Arc<Backing>,
+    pub durability: Arc<Durability>,
+}
+
 struct Ctx {
     join_id: u64,
     incremental: bool,
@@ -66,6 +77,7 @@ struct Ctx {
     cfg: Arc<DataConfig>,
     switches: Vec<SwitchReplicator>,
     backing: Arc<Backing>,
+    durability: Arc<Durability>,
     log: ModuleLog,
     events: UnboundedSender<ReplicationEvent>,
     cancelled: Arc<AtomicBool>,
@@ -80,13 +92,17 @@ fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Arc<StreamReplicator>>>
 impl ReplicationTask {
     pub fn start(
         target: ReplicaTarget,
-        journal: Arc<Journal>,
-        cfg: Arc<DataConfig>,
-        switches: Vec<SwitchReplicator>,
-        backing: Arc<Backing>,
+        parts: TaskParts,
         log: ModuleLog,
         events: UnboundedSender<ReplicationEvent>,
     ) -> ReplicationTask {
+        let TaskParts {
+            journal,
+            cfg,
+            switches,
+            backing,
+            durability,
+        } = parts;
         let join_id = target.join_id;
         let cancelled = Arc::new(AtomicBool::new(false));
         let link: Slot = Arc::new(Mutex::new(None));
@@ -98,6 +114,7 @@ impl ReplicationTask {
             cfg,
             switches,
             backing,
+            durability,
             log: log.clone(),
             events: events.clone(),
             cancelled: Arc::clone(&cancelled),
@@ -210,8 +227,17 @@ impl Ctx {
         };
         match copier.run() {
             Ok(detail) => self.report(ReplicationEvent::Up { join_id, detail }),
-            Err(reason) => self.report(ReplicationEvent::Broken { join_id, reason }),
+            Err(reason) => return self.report(ReplicationEvent::Broken { join_id, reason }),
         }
+        Epochs {
+            journal: &self.journal,
+            switches: &self.switches,
+            link: &link,
+            durability: &self.durability,
+            period: self.cfg.epoch,
+            cancelled: &self.cancelled,
+        }
+        .run();
     }
 
     /// Connect until it works or the task is stopped.

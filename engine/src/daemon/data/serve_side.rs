@@ -1,9 +1,10 @@
 //! PRIM/ALONE: the overlays mounted read-write over the replicated directories.
 
 use super::DataConfig;
+use super::durability::Durability;
 use super::journal::Journal;
 use super::progress::CopyProgress;
-use super::replicate::{Backing, ReplicationTask};
+use super::replicate::{Backing, ReplicationTask, TaskParts};
 use crate::mirror::replication::{ReplicaTarget, ReplicationEvent};
 use crate::modlog::ModuleLog;
 use rfs_fuse::link::LinkStats;
@@ -23,6 +24,7 @@ const UNMOUNT_RETRY: Duration = Duration::from_millis(250);
 
 pub(super) struct ServeSide {
     journal: Arc<Journal>,
+    durability: Arc<Durability>,
     mounts: Vec<MountedOverlay>,
     switches: Vec<SwitchReplicator>,
     backing: Arc<Backing>,
@@ -32,9 +34,10 @@ pub(super) struct ServeSide {
 impl ServeSide {
     /// Open every directory (the full copy reads through these descriptors, underneath the
     /// mounts), then mount the overlays; on failure, unmount what was mounted.
-    pub fn start(cfg: &DataConfig) -> Result<ServeSide, String> {
+    pub fn start(cfg: &DataConfig, durability: Arc<Durability>) -> Result<ServeSide, String> {
         let mut side = ServeSide {
             journal: Arc::new(Journal::open(&cfg.state_dir, cfg.dirs.len(), cfg.zone_size)),
+            durability,
             mounts: Vec::new(),
             switches: Vec::new(),
             backing: Arc::new(Backing::default()),
@@ -115,12 +118,16 @@ impl ServeSide {
         }
         self.stop_replication();
         if let Some(target) = target {
+            let parts = TaskParts {
+                journal: Arc::clone(&self.journal),
+                cfg: Arc::clone(cfg),
+                switches: self.switches.clone(),
+                backing: Arc::clone(&self.backing),
+                durability: Arc::clone(&self.durability),
+            };
             self.task = Some(ReplicationTask::start(
                 target,
-                Arc::clone(&self.journal),
-                Arc::clone(cfg),
-                self.switches.clone(),
-                Arc::clone(&self.backing),
+                parts,
                 log.clone(),
                 events.clone(),
             ));

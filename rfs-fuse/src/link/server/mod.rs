@@ -10,7 +10,7 @@
 
 use crate::link::error::LinkError;
 use crate::link::incoming::{Incoming, Opening};
-use crate::link::{bounded, kind};
+use crate::link::{StreamPoint, bounded, kind};
 use crate::protocol::op::Op;
 use crate::protocol::{AckLevel, Message, PROTOCOL_VERSION, RemoteError};
 use crate::receiver::Receiver;
@@ -19,7 +19,7 @@ use bytes::BytesMut;
 mod types;
 
 use std::io::{Read, Write};
-pub use types::{Ended, LateFailure, MAX_KEPT_LATE_FAILURES, ServeEnd, ServeOptions};
+pub use types::{AppliedPoint, Ended, LateFailure, MAX_KEPT_LATE_FAILURES, ServeEnd, ServeOptions};
 
 /// Serves one primary on one connection until it says Goodbye or closes (`Ok`), or until
 /// the connection fails, a frame is bad, the primary breaks the protocol (wrong version,
@@ -252,6 +252,14 @@ impl<'r, R: Read, W: Write> Server<'r, R, W> {
                     }
                 }
             }
+        }
+        if let Some(point) = &self.options.applied {
+            *point
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(StreamPoint {
+                session: self.end.session,
+                next: self.next_seq,
+            });
         }
         self.flush()
     }

@@ -1,6 +1,11 @@
 //! What [`serve`](super::serve) is given and what it returns.
 
+use crate::link::StreamPoint;
 use crate::protocol::AckLevel;
+use std::sync::{Arc, Mutex};
+
+/// Where [`serve`](super::serve) publishes how far it has applied the stream.
+pub type AppliedPoint = Arc<Mutex<Option<StreamPoint>>>;
 
 /// Late failures kept in [`ServeEnd`]; later ones are only counted (the callback sees all).
 pub const MAX_KEPT_LATE_FAILURES: usize = 1024;
@@ -14,6 +19,7 @@ pub struct ServeOptions {
     /// When a request is acknowledged (`<rfs async=...>`).
     pub ack_level: AckLevel,
     pub(super) on_late_failure: Option<LateCallback>,
+    pub(super) applied: Option<AppliedPoint>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -31,7 +37,15 @@ impl ServeOptions {
             module: module.into(),
             ack_level,
             on_late_failure: None,
+            applied: None,
         }
+    }
+
+    /// After each batch, `point` says up to where the stream is applied (or failed: a
+    /// failure is reported on its own).
+    pub fn publish_applied(mut self, point: AppliedPoint) -> Self {
+        self.applied = Some(point);
+        self
     }
 
     /// Called for each request that failed after it was acknowledged as received, as it

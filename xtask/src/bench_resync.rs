@@ -369,9 +369,15 @@ fn print_table(copies: &[Copy]) {
         );
     }
     if let [_, full, incremental, ..] = copies {
+        let share = |part: Option<Duration>, whole: Option<Duration>| match (part, whole) {
+            (Some(p), Some(w)) => format!("{:.1} %", 100.0 * p.as_secs_f64() / w.as_secs_f64()),
+            _ => "-".to_string(),
+        };
         println!(
-            "\nincremental return: {:.1} % of the full resync's time for {:.1} % of its data",
-            100.0 * incremental.wall.as_secs_f64() / full.wall.as_secs_f64(),
+            "\nincremental return: the copy took {} of the full copy's time (command to in \
+             sync: {}) for {:.1} % of its data",
+            share(incremental.reported, full.reported),
+            share(Some(incremental.wall), Some(full.wall)),
             100.0 * incremental.payload as f64 / full.payload.max(1) as f64
         );
     }

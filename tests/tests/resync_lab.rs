@@ -59,7 +59,7 @@ fn a_capped_copy_says_what_is_left_and_never_runs_faster_than_the_cap() -> Resul
         let mut seen = String::new();
         wait_until("node1 to show the copy's progress", DEADLINE, || {
             seen = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
-            Ok(seen.contains("copying (full copy: ")
+            Ok(seen.contains("copying (copy of what differs: ")
                 && seen.contains(&format!(" of {FILES}.0 MiB, "))
                 && seen.contains(&format!(" of {FILES} files, "))
                 && seen.contains("ETA ")
@@ -82,7 +82,7 @@ fn a_capped_copy_says_what_is_left_and_never_runs_faster_than_the_cap() -> Resul
         );
         let log = p.module_log(0)?;
         ensure!(
-            log.contains("copy progress (full copy): ") && log.contains("MiB/s, ETA "),
+            log.contains("copy progress (copy of what differs): ") && log.contains("MiB/s, ETA "),
             "the module log repeats the progress of a long copy:\n{log}"
         );
         println!("{report}");
@@ -171,7 +171,8 @@ fn a_node_stopped_mid_copy_refuses_prim_and_primforce_makes_its_data_the_referen
         p.hakit(1, "second")?;
         wait_until("node1 to copy some data", DEADLINE, || {
             let state = p.nodes[0].hakit(&["state", "-v", "-m", p.module()])?;
-            Ok(state.contains("copying (full copy: ") && !state.contains("full copy: 0.0 of"))
+            Ok(state.contains("copying (copy of what differs: ")
+                && !state.contains("differs: 0.0 of"))
         })?;
         p.hakit(1, "stop")?;
         p.wait_ready(0, State::Alone)?;

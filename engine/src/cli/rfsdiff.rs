@@ -31,12 +31,14 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
         .with_context(|| format!("reading {}", m.paths.state_dir.display()))?;
     match record.incremental_base {
         Some(base) => println!(
-            "{module}: a SECOND returning with data generation {base} receives what is below; \
-             any other gets everything"
+            "{module}: a SECOND returning with data generation {base} receives what is below \
+             (zones as recorded durably; a primary that has not restarted since sends 64 KiB \
+             zones); any other is compared with this node's tree and receives what differs"
         ),
         None => println!(
             "{module}: no SECOND can return incrementally now (this node is not a primary that \
-             lost its SECOND): a join copies everything"
+             lost its SECOND): a join compares the SECOND's tree with this node's and copies \
+             what differs"
         ),
     }
     let Some(zone) = ZoneSize::new(rfs.ruzone_blocksize) else {

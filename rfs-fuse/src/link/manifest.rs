@@ -174,6 +174,11 @@ pub fn request_manifest<R: Read, W: Write>(
     }
 }
 
+/// The most entries a manifest may hold (memory bound against a broken or hostile peer).
+pub const MAX_MANIFEST_ENTRIES: u64 = 10_000_000;
+/// The most block hashes a manifest may hold in all (512 MiB of hashes).
+pub const MAX_MANIFEST_HASHES: u64 = 16 << 20;
+
 /// The manifests being received, checked as they arrive: entries of each root in strictly
 /// increasing path order starting with the root itself, each file with exactly the block
 /// hashes its size calls for.
@@ -183,6 +188,9 @@ struct Assembly {
     /// The last entry received, which `ManifestBlocks` may still extend, and its root.
     open: Option<(usize, Entry)>,
     received: u64,
+    hashes: u64,
+    /// At most this many entries and block hashes.
+    limits: (u64, u64),
 }
 
 impl Assembly {
@@ -192,6 +200,8 @@ impl Assembly {
             block_size,
             open: None,
             received: 0,
+            hashes: 0,
+            limits: (MAX_MANIFEST_ENTRIES, MAX_MANIFEST_HASHES),
         }
     }
 
@@ -225,6 +235,13 @@ impl Assembly {
     }
 
     fn open(&mut self, root: usize, entry: Entry) -> Result<(), LinkError> {
+        if self.received >= self.limits.0 {
+            return Err(LinkError::Protocol(format!(
+                "the manifest holds more than {} entries",
+                self.limits.0
+            )));
+        }
+        self.count_hashes(entry.blocks.len())?;
         let roots = self.roots.len();
         let manifest = self.roots.get(root).ok_or(LinkError::Protocol(format!(
             "a manifest entry names root {root}, but there are only {roots} roots"
@@ -255,7 +272,19 @@ impl Assembly {
                 entry.size
             )));
         }
+        let more = hashes.len();
         entry.blocks.extend(hashes);
+        self.count_hashes(more)
+    }
+
+    fn count_hashes(&mut self, more: usize) -> Result<(), LinkError> {
+        self.hashes = self.hashes.saturating_add(more as u64);
+        if self.hashes > self.limits.1 {
+            return Err(LinkError::Protocol(format!(
+                "the manifest holds more than {} block hashes",
+                self.limits.1
+            )));
+        }
         Ok(())
     }
 
@@ -280,5 +309,67 @@ impl Assembly {
             self.received += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::manifest::Hash;
+    use crate::protocol::op::{RelPath, Timestamp};
+
+    fn file(name: &str, size: u64) -> Message {
+        Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(Entry {
+                path: Some(RelPath::new(name.as_bytes()).unwrap()),
+                kind: crate::compare::FileKind::Regular,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size,
+                mtime: Timestamp { sec: 0, nsec: 0 },
+                nlink: 1,
+                rdev: 0,
+                target: None,
+                xattrs: Vec::new(),
+                blocks: vec![Hash::default(); size.div_ceil(4096) as usize],
+            }),
+        }
+    }
+
+    fn root() -> Message {
+        let Message::ManifestEntry { entry, .. } = file("x", 0) else {
+            unreachable!()
+        };
+        Message::ManifestEntry {
+            root: 0,
+            entry: Box::new(Entry {
+                path: None,
+                kind: crate::compare::FileKind::Directory,
+                ..*entry
+            }),
+        }
+    }
+
+    #[test]
+    fn a_manifest_beyond_the_memory_bounds_is_refused() {
+        let mut few_entries = Assembly::new(1, 4096);
+        few_entries.limits = (2, 100);
+        for message in [root(), file("a", 0)] {
+            few_entries.take(message).unwrap();
+        }
+        let error = few_entries.take(file("b", 0)).unwrap_err();
+        assert!(error.to_string().contains("more than 2 entries"), "{error}");
+
+        let mut few_hashes = Assembly::new(1, 4096);
+        few_hashes.limits = (100, 3);
+        few_hashes.take(root()).unwrap();
+        few_hashes.take(file("a", 3 * 4096)).unwrap();
+        let error = few_hashes.take(file("b", 4096)).unwrap_err();
+        assert!(
+            error.to_string().contains("more than 3 block hashes"),
+            "{error}"
+        );
     }
 }

@@ -95,6 +95,9 @@ impl Copier<'_> {
                     .fold(Size::default(), |a, b| a + b);
                 self.progress.expect(expected.files, expected.bytes);
                 let theirs = self.their_manifests();
+                if theirs.is_some() {
+                    self.phase("copy of what differs".to_string());
+                }
                 for index in 0..self.dirs.len() {
                     let manifest = theirs.as_ref().and_then(|t| t.get(index));
                     let stats = self.full(index, manifest, &mut window)?;

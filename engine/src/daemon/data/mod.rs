@@ -281,7 +281,15 @@ impl DataPlane {
     pub fn quarantine(&self) -> Result<String, String> {
         match &*self.side() {
             Side::Off => quarantine::quarantine(&self.cfg, &self.log),
-            _ => Err("the replicated folders are still mounted".to_string()),
+            _ => Err(format!(
+                "the replicated folders are still mounted ({}): nothing saved aside",
+                self.cfg
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 /// A copy's progress as shown to the administrator.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CopyProgress {
-    /// "connecting", "full copy", "journaled changes", "catch-up pass N",
+    /// "connecting", "full copy", "copy of what differs", "journaled changes",
+    /// "catch-up pass N",
     /// "last changes (writes waiting)", "done".
     pub phase: String,
     pub files: u64,

@@ -512,6 +512,10 @@ fn a_returning_secondary_receives_only_what_changed() -> Result<()> {
             )),
             "rfsdiff estimates what will travel: {estimate}"
         );
+        ensure!(
+            estimate.contains("\n  time: about "),
+            "rfsdiff estimates the time from the first copy's rate: {estimate}"
+        );
         let before = p.tx_bytes(0)?;
         p.nodes[1].start_daemon()?;
         p.wait_in_sync(0)?;

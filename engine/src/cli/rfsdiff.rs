@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use hakit::config::{Roots, load_all};
+use hakit::daemon::data::copy_rate;
 use hakit::daemon::data::estimate::{Size, in_place_size, whole_size};
 use hakit::daemon::data::journal::Journal;
 use hakit::daemon::record_store;
@@ -65,6 +66,15 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
         total.add(&estimate);
     }
     println!("  total: {}", total.shown());
+    let bytes = total.whole.bytes + total.in_place.bytes;
+    match copy_rate::last(&m.paths.state_dir) {
+        Some(rate) => println!(
+            "  time: about {:.1} s at the last copy's rate ({:.0} MiB/s)",
+            bytes as f64 / rate as f64,
+            rate as f64 / (1 << 20) as f64
+        ),
+        None => println!("  time: unknown (no copy of 16 MiB or more measured on this node yet)"),
+    }
     Ok(0)
 }
 

@@ -12,6 +12,7 @@
 //! `spawn_blocking` or dedicated threads.
 
 mod copy;
+pub mod copy_rate;
 pub mod driver;
 mod durability;
 pub mod epochs;

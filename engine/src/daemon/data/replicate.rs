@@ -4,6 +4,7 @@
 
 use super::DataConfig;
 use super::copy::Copier;
+use super::copy_rate;
 use super::durability::Durability;
 use super::epochs::Epochs;
 use super::journal::Journal;
@@ -226,7 +227,15 @@ impl Ctx {
             module: &self.cfg.module,
         };
         match copier.run() {
-            Ok(detail) => self.report(ReplicationEvent::Up { join_id, detail }),
+            Ok(detail) => {
+                let copied = self.progress.get();
+                if let Some(rate) = copied.bytes_per_second
+                    && copied.bytes >= copy_rate::MEANINGFUL
+                {
+                    copy_rate::record(&self.cfg.state_dir, rate);
+                }
+                self.report(ReplicationEvent::Up { join_id, detail })
+            }
             Err(reason) => return self.report(ReplicationEvent::Broken { join_id, reason }),
         }
         Epochs {

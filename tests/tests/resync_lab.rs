@@ -217,7 +217,7 @@ fn a_node_stopped_mid_copy_refuses_prim_and_primforce_makes_its_data_the_referen
 #[test]
 fn after_a_long_time_in_sync_a_returning_secondary_receives_only_the_recent_changes() -> Result<()>
 {
-    // Heartbeat timeout 1 s: the journal moves on every 10 s while in sync.
+    // Heartbeat timeout 1 s: the journal moves on every 5 s while in sync.
     let mut pair = MirrorPair::new("rfsepoch", config(""))?;
     pair.scenario(|p| {
         sh(p, 0, &format!("mkdir -p {DATA}"))?;

@@ -144,10 +144,11 @@ impl DataConfig {
     }
 }
 
-/// Ten heartbeat timeouts, within [10 s, 5 min]: a journal after a SECOND's failure names
-/// about what changed during the failure and one or two epochs before it.
+/// Five heartbeat timeouts, within [5 s, 5 min]: a journal after a SECOND's failure names
+/// about what changed during the failure and one or two epochs before it; each new epoch
+/// costs one brief write freeze.
 fn journal_epoch(heart_timeout: Duration) -> Duration {
-    (heart_timeout * 10).clamp(Duration::from_secs(10), Duration::from_secs(300))
+    (heart_timeout * 5).clamp(Duration::from_secs(5), Duration::from_secs(300))
 }
 
 /// What `hakit state -v` shows about replication.

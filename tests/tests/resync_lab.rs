@@ -257,3 +257,52 @@ fn after_a_long_time_in_sync_a_returning_secondary_receives_only_the_recent_chan
         Ok(())
     })
 }
+
+#[test]
+fn files_written_across_journal_epochs_all_reach_a_secondary_killed_and_returning() -> Result<()> {
+    let mut pair = MirrorPair::new("rfsepochs", config(""))?;
+    pair.scenario(|p| {
+        sh(p, 0, &format!("mkdir -p {DATA}/many"))?;
+        p.start_pair()?;
+        // A new file every 20 ms, through several epochs (5 s each) and node2's death.
+        let host = p.nodes[0].host().clone();
+        let mut writer = host.spawn(
+            [
+                "sh",
+                "-c",
+                &format!(
+                    "i=0; while true; do i=$((i+1)); echo $i > {DATA}/many/f$i; sleep 0.02; done"
+                ),
+            ],
+            "epoch-writer.log",
+        )?;
+        std::thread::sleep(Duration::from_secs(12));
+        p.nodes[1].kill_daemon()?;
+        p.wait_ready(0, State::Alone)?;
+        std::thread::sleep(Duration::from_secs(1));
+        p.nodes[1].start_daemon()?;
+        p.wait_in_sync(0)?;
+        std::thread::sleep(Duration::from_secs(1));
+        host.kill(&mut writer, hakit_lab::Signal::SIGKILL)?;
+        let listing = |i| {
+            sh(
+                p,
+                i,
+                &format!("cd {DATA}/many && ls | wc -l && cat * | md5sum"),
+            )
+        };
+        wait_until("node2 to hold every file", DEADLINE, || {
+            Ok(listing(0)? == listing(1)?)
+        })?;
+        let report = copy_report(p, 0)?;
+        ensure!(
+            report.contains("only what the change journal names"),
+            "{report}"
+        );
+        println!(
+            "{} files; {report}",
+            listing(0)?.lines().next().unwrap_or("")
+        );
+        Ok(())
+    })
+}

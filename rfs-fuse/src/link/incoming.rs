@@ -73,4 +73,9 @@ impl<R: Read> Opening<R> {
     pub fn is_manifest_request(&self) -> bool {
         matches!(self.first, Message::ManifestRequest { .. })
     }
+
+    /// Whether the connection asks for this node's change journal (likewise).
+    pub fn is_journal_request(&self) -> bool {
+        matches!(self.first, Message::JournalRequest { .. })
+    }
 }

@@ -53,25 +53,37 @@ fn accepted_block_size(request: &Message, module: &str, roots: usize) -> Result<
             kind(request)
         )));
     };
-    if *version != PROTOCOL_VERSION {
+    check_asked(*version, asked, *asked_roots, module, roots)?;
+    Ok(*block_size)
+}
+
+/// A request for this `module` with its number of `roots`, in this protocol version.
+pub(super) fn check_asked(
+    version: u16,
+    asked: &str,
+    asked_roots: u16,
+    module: &str,
+    roots: usize,
+) -> Result<(), LinkError> {
+    if version != PROTOCOL_VERSION {
         return Err(LinkError::VersionMismatch {
             ours: PROTOCOL_VERSION,
-            theirs: *version,
+            theirs: version,
         });
     }
     if asked != module {
         return Err(LinkError::ModuleMismatch {
             expected: module.to_string(),
-            got: asked.clone(),
+            got: asked.to_string(),
         });
     }
-    if usize::from(*asked_roots) != roots {
+    if usize::from(asked_roots) != roots {
         return Err(LinkError::RootsMismatch {
             ours: roots,
-            theirs: *asked_roots,
+            theirs: asked_roots,
         });
     }
-    Ok(*block_size)
+    Ok(())
 }
 
 fn send_manifests<W: Write>(
@@ -113,7 +125,7 @@ fn send_entry<W: Write>(writer: &mut W, root: u16, mut entry: Entry) -> Result<(
     Ok(())
 }
 
-fn send<W: Write>(writer: &mut W, message: &Message) -> Result<(), LinkError> {
+pub(super) fn send<W: Write>(writer: &mut W, message: &Message) -> Result<(), LinkError> {
     let mut frame = BytesMut::new();
     crate::protocol::write_message(&mut frame, message).map_err(|source| LinkError::Encode {
         what: kind(message),
@@ -132,16 +144,23 @@ pub fn fetch_manifest(
     roots: u16,
     block_size: u32,
 ) -> Result<Vec<RootManifest>, LinkError> {
+    let (reader, writer) = side_connection(addr)?;
+    request_manifest(reader, writer, module, roots, block_size)
+}
+
+/// A connection to the peer's replication port beside the stream (for a manifest or a
+/// journal), as a reader and a writer, every wait bounded by [`MANIFEST_TIMEOUT`].
+pub(super) fn side_connection(addr: SocketAddr) -> Result<(TcpStream, TcpStream), LinkError> {
     let stream = TcpStream::connect_timeout(&addr, MANIFEST_TIMEOUT)
-        .map_err(LinkError::io("connecting for the manifest"))?;
+        .map_err(LinkError::io("connecting beside the stream"))?;
     stream
         .set_read_timeout(Some(MANIFEST_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(MANIFEST_TIMEOUT)))
-        .map_err(LinkError::io("setting the manifest connection's timeouts"))?;
+        .map_err(LinkError::io("setting the side connection's timeouts"))?;
     let reader = stream
         .try_clone()
-        .map_err(LinkError::io("setting up the manifest connection"))?;
-    request_manifest(reader, stream, module, roots, block_size)
+        .map_err(LinkError::io("setting up the side connection"))?;
+    Ok((reader, stream))
 }
 
 /// [`fetch_manifest`] over an established connection.

@@ -36,6 +36,7 @@
 pub mod error;
 pub use crate::overlay::replicate as hook;
 mod incoming;
+pub mod journal;
 mod judge;
 pub mod manifest;
 mod reader;
@@ -49,6 +50,7 @@ pub mod transport;
 pub use error::LinkError;
 pub use hook::{LocalOutcome, Pending, ReplicationError, Replicator};
 pub use incoming::Opening;
+pub use journal::{fetch_journal, request_journal, serve_journal};
 pub use manifest::{fetch_manifest, request_manifest, serve_manifest};
 pub use root::RootReplicator;
 pub use sender::{Hello, StreamReplicator};
@@ -105,5 +107,8 @@ fn kind(message: &Message) -> &'static str {
         Message::ManifestEntry { .. } => "ManifestEntry",
         Message::ManifestBlocks { .. } => "ManifestBlocks",
         Message::ManifestEnd { .. } => "ManifestEnd",
+        Message::JournalRequest { .. } => "JournalRequest",
+        Message::JournalChunk { .. } => "JournalChunk",
+        Message::JournalEnd { .. } => "JournalEnd",
     }
 }

@@ -18,6 +18,9 @@
 //!   7 ManifestEntry    root:u16 entry
 //!   8 ManifestBlocks   count:u32 (1..=16384) hash*count
 //!   9 ManifestEnd      entries:u64
+//!  10 JournalRequest   version:u16 module:str roots:u16
+//!  11 JournalChunk     root:u16 data:bytes (1..=MAX_WRITE)
+//!  12 JournalEnd       bytes:u64
 //! entry    = path:Option<path> kind:u8 (0 regular, 1 directory, 2 symlink, 3 char device,
 //!            4 block device, 5 FIFO, 6 socket) mode:u32 uid:u32 gid:u32 size:u64
 //!            mtime:timestamp nlink:u64 rdev:u64 target:Option<name> (present exactly for a
@@ -62,6 +65,9 @@ mod tag {
     pub const MANIFEST_ENTRY: u8 = 7;
     pub const MANIFEST_BLOCKS: u8 = 8;
     pub const MANIFEST_END: u8 = 9;
+    pub const JOURNAL_REQUEST: u8 = 10;
+    pub const JOURNAL_CHUNK: u8 = 11;
+    pub const JOURNAL_END: u8 = 12;
 
     pub const REPLY_RECEIVED: u8 = 0;
     pub const REPLY_APPLIED: u8 = 1;
@@ -132,7 +138,9 @@ pub fn size_hint(msg: &Message) -> usize {
         Message::ManifestRequest { module, .. } => module.len(),
         Message::ManifestEntry { entry, .. } => entry_variable_len(entry),
         Message::ManifestBlocks { hashes } => hashes.len() * 32,
-        Message::ManifestEnd { .. } => 0,
+        Message::ManifestEnd { .. } | Message::JournalEnd { .. } => 0,
+        Message::JournalRequest { module, .. } => module.len(),
+        Message::JournalChunk { data, .. } => data.len(),
     };
     FIXED.saturating_add(variable)
 }

@@ -89,6 +89,19 @@ pub enum Message {
     ManifestBlocks { hashes: Vec<Hash> },
     /// Secondary → primary: the manifest is complete; `entries` were sent.
     ManifestEnd { entries: u64 },
+    /// Primary → secondary, first message of a journal connection: send this node's own
+    /// change journal (a secondary that was primary names there the writes it may hold that
+    /// its peer never received).
+    JournalRequest {
+        version: u16,
+        module: String,
+        roots: u16,
+    },
+    /// Secondary → primary: the next bytes of root `root`'s journal records (at most
+    /// [`MAX_WRITE`]).
+    JournalChunk { root: u16, data: bytes::Bytes },
+    /// Secondary → primary: every journal was sent, `bytes` in all.
+    JournalEnd { bytes: u64 },
 }
 
 impl Message {
@@ -97,7 +110,10 @@ impl Message {
     pub fn is_from_primary(&self) -> bool {
         matches!(
             self,
-            Message::Hello { .. } | Message::Request { .. } | Message::ManifestRequest { .. }
+            Message::Hello { .. }
+                | Message::Request { .. }
+                | Message::ManifestRequest { .. }
+                | Message::JournalRequest { .. }
         )
     }
 }

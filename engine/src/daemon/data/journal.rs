@@ -141,6 +141,7 @@ impl Journal {
                             journal.retiring = Some(Epoch::load(&retiring, zone)?);
                         }
                         journal.current = Epoch::load(&path, zone)?;
+                        cut_torn_tail(&path)?;
                         OpenOptions::new().create(true).append(true).open(&path)
                     });
                 match opened {
@@ -166,6 +167,26 @@ impl Journal {
                     .map_err(|e| format!("{}: {e}", path.display()))
             })
             .collect()
+    }
+
+    /// The records of every epoch of `roots` folders, as bytes (for a peer that took over
+    /// from this node: see [`Journal::parse`]).
+    pub fn raw(state_dir: &Path, roots: usize) -> io::Result<Vec<Vec<u8>>> {
+        (0..roots)
+            .map(|index| {
+                let (path, retiring) = paths(state_dir, index);
+                let mut bytes = read_records(&retiring)?;
+                bytes.extend(read_records(&path)?);
+                Ok(bytes)
+            })
+            .collect()
+    }
+
+    /// The changes [`raw`](Self::raw) bytes name; `Err` for malformed records.
+    pub fn parse(bytes: &[u8], zone: ZoneSize) -> Result<Changes, String> {
+        let mut changes = Changes::new(zone);
+        parse_into(bytes, &mut changes).map_err(|e| e.to_string())?;
+        Ok(changes)
     }
 
     /// What sees root `index`'s operations (see [`SwitchReplicator::observe`]).
@@ -351,13 +372,22 @@ fn number(body: &[u8]) -> Result<(u64, &[u8]), String> {
 /// Reads the records of `path` (absent: none). A torn last record is ignored (its operation
 /// never ran); anything else malformed is an error.
 fn load(path: &Path, changes: &mut Changes) -> io::Result<()> {
+    parse_into(&read_records(path)?, changes).map(drop)
+}
+
+/// The bytes of the records file `path` (absent: none).
+fn read_records(path: &Path) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     match File::open(path) {
-        Ok(mut f) => f.read_to_end(&mut bytes)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let mut rest = &bytes[..];
+        Ok(mut f) => f.read_to_end(&mut bytes).map(|_| bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(bytes),
+        Err(e) => Err(e),
+    }
+}
+
+/// The records in `bytes`, as [`load`] reads them; the length of the complete ones.
+fn parse_into(bytes: &[u8], changes: &mut Changes) -> io::Result<u64> {
+    let mut rest = bytes;
     while let Some((&kind, after)) = rest.split_first() {
         let Some((len, after)) = after.split_first_chunk::<4>() else {
             break; // torn
@@ -370,6 +400,19 @@ fn load(path: &Path, changes: &mut Changes) -> io::Result<()> {
             .map_err(|what| io::Error::other(format!("malformed journal: {what}")))?;
         changes.add(changed);
         rest = after;
+    }
+    Ok((bytes.len() - rest.len()) as u64)
+}
+
+/// Cuts a record torn by a crash off the end of `path`, so that records appended from now on
+/// follow the last complete one.
+fn cut_torn_tail(path: &Path) -> io::Result<()> {
+    let bytes = read_records(path)?;
+    let complete = parse_into(&bytes, &mut Changes::new(ZoneSize::EXACT))?;
+    if complete < bytes.len() as u64 {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(complete)?;
+        file.sync_data()?;
     }
     Ok(())
 }
@@ -449,6 +492,11 @@ mod tests {
             vec![p("db/file"), p("old")],
             "each path once; the write resolved to its file"
         );
+        // Recorded after the torn record: read back, not swallowed by it.
+        journal.observer(0).unwrap()(&Op::Unlink { path: p("later") });
+        drop(journal);
+        let journal = Journal::open(dir.path(), 1, zone());
+        assert!(journal.changes(0).unwrap().paths.contains(&p("later")));
         journal.reset();
         assert!(journal.changes(0).unwrap().is_empty());
         assert!(

@@ -80,6 +80,22 @@ pub(super) fn message(payload: &Bytes) -> Result<Message> {
         tag::MANIFEST_END => Message::ManifestEnd {
             entries: r.u64("ManifestEnd.entries")?,
         },
+        tag::JOURNAL_REQUEST => Message::JournalRequest {
+            version: r.u16("JournalRequest.version")?,
+            module: r.text("JournalRequest.module", MAX_NAME)?,
+            roots: r.u16("JournalRequest.roots")?,
+        },
+        tag::JOURNAL_CHUNK => {
+            let root = r.u16("JournalChunk.root")?;
+            let data = r.blob("JournalChunk.data", MAX_WRITE)?;
+            if data.is_empty() {
+                return Err(invalid("JournalChunk.data", Invalid::Empty));
+            }
+            Message::JournalChunk { root, data }
+        }
+        tag::JOURNAL_END => Message::JournalEnd {
+            bytes: r.u64("JournalEnd.bytes")?,
+        },
         other => return Err(invalid("message", Invalid::UnknownTag(other))),
     };
     let trailing = r.left();

@@ -98,6 +98,28 @@ pub(super) fn message(msg: &Message, out: &mut BytesMut) -> Result {
             out.put_u8(tag::MANIFEST_END);
             out.put_u64_le(*entries);
         }
+        Message::JournalRequest {
+            version,
+            module,
+            roots,
+        } => {
+            out.put_u8(tag::JOURNAL_REQUEST);
+            out.put_u16_le(*version);
+            blob(out, "JournalRequest.module", module.as_bytes(), MAX_NAME)?;
+            out.put_u16_le(*roots);
+        }
+        Message::JournalChunk { root, data } => {
+            out.put_u8(tag::JOURNAL_CHUNK);
+            out.put_u16_le(*root);
+            if data.is_empty() {
+                return Err(invalid("JournalChunk.data", Invalid::Empty));
+            }
+            blob(out, "JournalChunk.data", data, MAX_WRITE)?;
+        }
+        Message::JournalEnd { bytes } => {
+            out.put_u8(tag::JOURNAL_END);
+            out.put_u64_le(*bytes);
+        }
     }
     Ok(())
 }

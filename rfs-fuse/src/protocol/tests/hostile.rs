@@ -319,7 +319,11 @@ fn malformed_fields_are_rejected_naming_the_field() {
     let check = |bad: &[u8], expected: &str| assert_eq!(decode_err(bad).to_string(), expected);
     check(b"", "message: needs 1 bytes but only 0 remain");
     check(&[0], "message: unknown tag 0");
-    check(&[10], "message: unknown tag 10");
+    check(&[13], "message: unknown tag 13");
+    check(
+        &[11, 0, 0, 0, 0, 0, 0],
+        "JournalChunk.data: must not be empty",
+    );
     let goodbye = payload(&Message::Goodbye { reason: "x".into() });
     check(
         &[&goodbye[..], &[0][..]].concat(),

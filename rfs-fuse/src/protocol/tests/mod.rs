@@ -277,6 +277,16 @@ fn manifest_samples() -> Vec<Message> {
             hashes: vec![[9; 32]; 2],
         },
         Message::ManifestEnd { entries: 12 },
+        Message::JournalRequest {
+            version: 3,
+            module: "web".to_string(),
+            roots: 2,
+        },
+        Message::JournalChunk {
+            root: 1,
+            data: Bytes::from_static(b"\x01\x03\x00\x00\x00abc"),
+        },
+        Message::JournalEnd { bytes: 8 },
     ]
 }
 

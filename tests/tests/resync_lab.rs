@@ -195,6 +195,11 @@ fn a_node_stopped_mid_copy_refuses_prim_and_primforce_makes_its_data_the_referen
         p.hakit(1, "primforce")?;
         p.wait_ready(1, State::Alone)?;
         let forced = sh(p, 1, &format!("ls {DATA} | wc -l"))?;
+        // node1 first records that node2 holds data it lacks (a short transition).
+        wait_until("node1 to record its copy as stale", DEADLINE, || {
+            Ok(p.module_log(0)?.contains("recording my copy as stale")
+                && p.hakit(0, "state")?.contains("STOP (NotReady)"))
+        })?;
         p.hakit(0, "start")?;
         p.wait_in_sync(1)?;
         let log = p.module_log(1)?;

@@ -264,7 +264,7 @@ impl Journal {
 
 impl RootJournal {
     fn record(&mut self, changed: Changed) {
-        let record = encode(&changed);
+        let record = encode(&whole_zones(changed.clone(), self.current.durable.zone));
         if !self.current.add(changed) || self.unusable.is_some() {
             return;
         }
@@ -312,6 +312,23 @@ impl RootJournal {
             Ok(()) => self.retiring = None,
             Err(e) => self.unusable = Some(format!("{}: {e}", self.retiring_path.display())),
         }
+    }
+}
+
+/// `changed` with a written range widened to the zones it touches: a record names whole zones,
+/// since the later writes into them are not recorded, and reads the same whatever zone size
+/// reads it back.
+fn whole_zones(changed: Changed, zone: ZoneSize) -> Changed {
+    match changed {
+        Changed::Data { path, start, end } => {
+            let size = zone.bytes();
+            Changed::Data {
+                path,
+                start: start / size * size,
+                end: end.div_ceil(size).saturating_mul(size),
+            }
+        }
+        other => other,
     }
 }
 
@@ -546,7 +563,8 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&file).unwrap();
         f.write_all(&[DATA_RECORD, 30, 0, 0, 0, 1, 2]).unwrap();
         drop(f);
-        // Recorded in bigger zones than the journal now uses: still the same bytes.
+        // Read back in smaller zones than it was recorded in: the whole recorded zone, since
+        // the writes at 3 Z + 9 and 4 Z - 1 were not recorded (their zone was named).
         let journal = Journal::open(dir.path(), 1, ZoneSize::new(ZONE / 2).unwrap());
         let changes = journal.changes(0).unwrap();
         assert!(changes.paths.is_empty(), "nothing changed whole");
@@ -556,7 +574,7 @@ mod tests {
         assert_eq!(*path, p("big"));
         assert_eq!(
             big.ranges(changes.zone, 9 * ZONE),
-            [(3 * ZONE, 3 * ZONE + ZONE / 2), (7 * ZONE, 9 * ZONE)],
+            [(3 * ZONE, 4 * ZONE), (7 * ZONE, 9 * ZONE)],
             "the written zone and everything from the cut on"
         );
         assert_eq!(*files[1].0, p("other"));

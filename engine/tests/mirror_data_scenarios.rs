@@ -174,7 +174,7 @@ fn a_second_stopped_during_the_copy_stops_at_once_and_then_refuses_prim() {
 }
 
 #[test]
-fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
+fn a_returning_second_gets_only_the_changes_an_old_primary_its_own_journal_too() {
     let mut w = data_pair();
     w.run_for(SECS(1));
     // The SECOND crashes and returns: it held node1's data, only the journal travels.
@@ -185,7 +185,8 @@ fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
     w.run_for(SECS(1));
     w.boot(1);
     w.run_until("node2 joining", SECS(10), |w| w.nodes[0].link.is_some());
-    assert!(w.nodes[0].link.unwrap().target.incremental, "{}", w.dump());
+    let target = w.nodes[0].link.unwrap().target;
+    assert!(target.incremental && !target.peer_journal, "{}", w.dump());
     until_ready(&mut w, 1);
     assert_eq!(w.nodes[1].data, w.nodes[0].data);
     // Now the primary crashes and returns: it may hold writes it never had acknowledged.
@@ -196,9 +197,10 @@ fn a_returning_second_gets_only_the_changes_an_old_primary_gets_everything() {
     });
     w.boot(0);
     w.run_until("node1 joining", SECS(10), |w| w.nodes[1].link.is_some());
+    let target = w.nodes[1].link.unwrap().target;
     assert!(
-        !w.nodes[1].link.unwrap().target.incremental,
-        "an old primary gets everything\n{}",
+        target.incremental && target.peer_journal,
+        "an old primary gets what changed since the takeover and what its own journal names\n{}",
         w.dump()
     );
     until_ready(&mut w, 0);

@@ -4,7 +4,7 @@ mod sim;
 
 use hakit::config::{CheckAction, DefaultPrim, SplitBrainWinner};
 use hakit::mirror::data::LastRole;
-use hakit::mirror::fsm::Command;
+use hakit::mirror::fsm::{Command, Input};
 use hakit::mirror::plan::Script;
 use hakit::mirror::role::{Readiness, Role};
 use sim::*;
@@ -288,6 +288,38 @@ fn isolated_primary_steps_down_when_no_witness_answers() {
     w.run_until("node1 SECOND", SECS(10), |w| {
         w.role(0) == Some(Role::Second) && w.settled(0)
     });
+}
+
+#[test]
+fn a_late_heartbeat_from_before_a_cut_does_not_stop_the_survivor() {
+    let mut w = pair(Options {
+        witness: true,
+        ..Options::default()
+    });
+    w.run_for(SECS(5));
+    // What node1 said while it served, delivered only after the cut healed (queued).
+    let stale = w.nodes[0].machine.as_ref().unwrap().advert(w.now);
+    w.nodes[0].connected = false;
+    w.run_until("node2 ALONE, node1 stepped down", SECS(10), |w| {
+        roles(w) == (Some(Role::Wait), Some(Role::Alone)) && w.settled(1)
+    });
+    w.nodes[0].connected = true;
+    w.feed(
+        1,
+        Input::Heartbeat {
+            net: 0,
+            advert: stale,
+        },
+    );
+    w.run_until("node1 SECOND", SECS(10), |w| {
+        w.role(0) == Some(Role::Second) && w.settled(0)
+    });
+    let log = w.nodes[1].log.join("\n");
+    assert!(!log.contains("SPLIT BRAIN"), "{log}");
+    assert!(
+        matches!(w.role(1), Some(Role::Alone | Role::Prim)),
+        "node2 kept serving\n{log}"
+    );
 }
 
 #[test]

@@ -22,11 +22,29 @@ fn sh(pair: &MirrorPair, i: usize, script: &str) -> Result<String> {
     pair.nodes[i].host().run_ok(["sh", "-c", script])
 }
 
-/// The line of node `i`'s module log that reports the last completed copy.
+/// `count` files of `bytes` random bytes, `d/f1`..., on node1.
+fn random_files(pair: &MirrorPair, count: u32, bytes: u32) -> Result<()> {
+    sh(
+        pair,
+        0,
+        &format!(
+            "mkdir -p {DATA}/d && for i in $(seq 1 {count}); do \
+             head -c {bytes} /dev/urandom > {DATA}/d/f$i; done"
+        ),
+    )
+    .map(drop)
+}
+
+/// The line of node `i`'s module log that reports the last completed copy to node2.
 fn copy_report(pair: &MirrorPair, i: usize) -> Result<String> {
+    copy_report_to(pair, i, "node2")
+}
+
+/// The line of node `i`'s module log that reports the last completed copy to `peer`.
+fn copy_report_to(pair: &MirrorPair, i: usize, peer: &str) -> Result<String> {
     let log = pair.module_log(i)?;
     log.lines()
-        .rfind(|l| l.contains("replication to node2 is up"))
+        .rfind(|l| l.contains(&format!("replication to {peer} is up")))
         .map(str::to_string)
         .ok_or_else(|| anyhow!("no copy report in node{}'s log:\n{log}", i + 1))
 }
@@ -94,14 +112,7 @@ fn a_capped_copy_says_what_is_left_and_never_runs_faster_than_the_cap() -> Resul
 fn every_process_of_the_alone_node_killed_at_once_loses_no_change() -> Result<()> {
     let mut pair = MirrorPair::new("rfspower", config(""))?;
     pair.scenario(|p| {
-        sh(
-            p,
-            0,
-            &format!(
-                "mkdir -p {DATA}/d && for i in $(seq 1 40); do \
-                 head -c 65536 /dev/urandom > {DATA}/d/f$i; done"
-            ),
-        )?;
+        random_files(p, 40, 65536)?;
         p.start_pair()?;
         p.nodes[1].stop_daemon()?;
         p.wait_ready(0, State::Alone)?;
@@ -308,6 +319,65 @@ fn files_written_across_journal_epochs_all_reach_a_secondary_killed_and_returnin
             "{} files; {report}",
             listing(0)?.lines().next().unwrap_or("")
         );
+        Ok(())
+    })
+}
+
+#[test]
+fn an_old_primary_cut_off_with_writes_it_never_had_acknowledged_gets_them_replaced() -> Result<()> {
+    // A witness: the primary whose cable is cut cannot reach it and steps down; the writes it
+    // had applied but could not replicate fail in the application, yet sit on its disk.
+    let cfg = MirrorConfig {
+        extra_xml: format!(
+            r#"<check><splitbrain ident="witness" exec="ping" arg="{}"/></check>"#,
+            hakit_lab::WITNESS
+        ),
+        ..config("")
+    };
+    let mut pair = MirrorPair::new("rfsoldprim", cfg)?;
+    pair.scenario(|p| {
+        random_files(p, 30, 262144)?;
+        p.start_pair()?;
+        let host = p.nodes[0].host().clone();
+        install_writer(&host)?;
+        let mut writer = Writer::start(
+            &host,
+            "cut",
+            &format!("{DATA}/records"),
+            "/var/lib/hakit/acked-records",
+            false,
+            5,
+        )?;
+        wait_until("the writer to acknowledge records", DEADLINE, || {
+            Ok(writer.acked()?.len() > 300)
+        })?;
+        p.nodes[0].host().link_down()?;
+        p.wait_ready(1, State::Alone)?;
+        writer.reap(DEADLINE)?;
+        let acked = writer.acked()?;
+        sh(
+            p,
+            1,
+            &format!("echo after > {DATA}/d/after && rm {DATA}/d/f7"),
+        )?;
+        p.nodes[0].host().link_up()?;
+        p.wait_in_sync(1)?;
+        let log = p.module_log(1)?;
+        let report = copy_report_to(p, 1, "node1")?;
+        ensure!(
+            report.contains("only what the change journal names")
+                && log.contains("the peer's own change journal names"),
+            "node2 copies what changed since it took over and what node1's journal names:\n{report}"
+        );
+        let held = sh(p, 0, &format!("cat {DATA}/records"))?;
+        verify(parse_records(held.as_bytes())?, &acked)?;
+        let verified = p.nodes[1].hakit_output(&["rfsverify", "-m", p.module()])?;
+        ensure!(
+            verified.status.code() == Some(0),
+            "the replicas are identical: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+        println!("{} records acknowledged; {report}", acked.len());
         Ok(())
     })
 }

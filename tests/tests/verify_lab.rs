@@ -124,7 +124,7 @@ fn checksums(pair: &MirrorPair, i: usize) -> Result<String> {
 }
 
 #[test]
-fn a_returning_old_primary_receives_only_the_blocks_that_differ() -> Result<()> {
+fn an_old_primary_whose_journal_is_unusable_receives_only_the_blocks_that_differ() -> Result<()> {
     const FILES: u64 = 10;
     const FILE_BYTES: u64 = 4 << 20;
     let mut pair = MirrorPair::new("cmpsync", config())?;
@@ -152,7 +152,16 @@ fn a_returning_old_primary_receives_only_the_blocks_that_differ() -> Result<()> 
                  head -c 262144 /dev/urandom > new"
             ),
         )?;
-        // node1, an old primary, comes back: it joins without the change journal.
+        // node1, an old primary, comes back with a damaged change journal: the trees are
+        // compared instead.
+        sh(
+            p,
+            0,
+            &format!(
+                "printf '\\007\\000\\000\\000\\000' > /var/lib/hakit/{}/rfs-journal/root-0",
+                p.module()
+            ),
+        )?;
         let before = p.tx_bytes(1)?;
         p.nodes[0].start_daemon()?;
         p.wait_in_sync(1)?;
@@ -167,7 +176,8 @@ fn a_returning_old_primary_receives_only_the_blocks_that_differ() -> Result<()> 
             "old primary's return: {sent} bytes on node2's cable for {data} bytes of data; {line}"
         );
         ensure!(
-            log.contains("copying only what differs"),
+            log.contains("the peer's own change journal could not be had")
+                && log.contains("copying only what differs"),
             "the copy compares with node1's manifest:\n{log}"
         );
         ensure!(

@@ -106,6 +106,7 @@ impl Machine {
                 let mut record = self.with_last_role(LastRole::Prim);
                 record.data.synced = record.data.generation;
                 record.incremental_base = None;
+                record.base_from_primary = false;
                 self.ack_after_plan = Some(p.join_id);
                 return self.begin(
                     Role::Prim,
@@ -216,12 +217,31 @@ impl Machine {
         );
     }
 
+    /// Whether the peer's claim to serve is current: it answers a heartbeat I sent while
+    /// serving, or it has said so for a heartbeat timeout while I served. Heartbeats queued
+    /// during a cut arrive late when it heals, claiming what the peer did then, and are
+    /// followed at once by current ones: acting on them would stop a survivor for nothing.
+    fn peer_serving_confirmed(&self, now: Duration, p: &Advert) -> bool {
+        let Some(serving_since) = self.serving_since else {
+            return true;
+        };
+        let heard_me_serving = p.echo_incarnation == self.incarnation
+            && Duration::from_millis(p.echo_ms) >= serving_since;
+        let lasting = self
+            .peer_serving_seen_since
+            .is_some_and(|seen| now.saturating_sub(seen.max(serving_since)) >= self.cfg.timeout);
+        heard_me_serving || lasting
+    }
+
     pub(super) fn resolve_double_primary(
         &mut self,
         now: Duration,
         p: Advert,
         out: &mut Vec<Action>,
     ) {
+        if !self.peer_serving_confirmed(now, &p) {
+            return;
+        }
         let mine = self
             .serving_since
             .map_or(Duration::ZERO, |t| now.saturating_sub(t));

@@ -171,6 +171,8 @@ pub struct Machine {
     pub(super) lost_at: Duration,
     /// Latest `sent_ms` received from the peer's current incarnation.
     pub(super) peer_sent_ms: u64,
+    /// Since when every advert of the peer says it serves (see `resolve_double_primary`).
+    pub(super) peer_serving_seen_since: Option<Duration>,
     /// Send time of our latest heartbeat the peer confirmed receiving.
     pub(super) lease_base: Duration,
     /// `stopstart`: start again once the peer serves, or at this time.
@@ -231,6 +233,7 @@ impl Machine {
             witness: WitnessProbe::Idle,
             lost_at: Duration::ZERO,
             peer_sent_ms: 0,
+            peer_serving_seen_since: None,
             lease_base: Duration::ZERO,
             restart_after_stop: None,
             deferred: VecDeque::new(),
@@ -414,6 +417,11 @@ impl Machine {
             let echoed = Duration::from_millis(advert.echo_ms).min(now);
             self.lease_base = self.lease_base.max(echoed);
         }
+        self.peer_serving_seen_since = if advert.role.is_serving() {
+            Some(self.peer_serving_seen_since.unwrap_or(now))
+        } else {
+            None
+        };
         match &self.peer {
             Some(old) if old.incarnation != advert.incarnation => out.push(Action::Log(format!(
                 "{} restarted (new daemon incarnation); it is now {} {}",
@@ -708,12 +716,13 @@ impl Machine {
         let tag = splitmix64(self.incarnation ^ self.generations_made.rotate_left(32));
         let mut record = self.record;
         record.started = true;
-        record.incremental_base = match self.role {
+        (record.incremental_base, record.base_from_primary) = match self.role {
             // Its SECOND held the last synchronised generation.
-            Role::Prim => Some(record.data.synced),
-            // Taking over from a primary that may have written more than it acknowledged.
-            Role::Second => None,
-            _ => record.incremental_base,
+            Role::Prim => (Some(record.data.synced), false),
+            // Taking over from a primary that held this generation, and perhaps writes it
+            // applied but never had acknowledged.
+            Role::Second => (Some(record.data.generation), true),
+            _ => (record.incremental_base, record.base_from_primary),
         };
         record.data = DataRecord {
             generation: record.data.generation.next(tag),

@@ -11,12 +11,16 @@ pub struct NodeRecord {
     /// Started by the administrator and not stopped since: the module starts again when the
     /// daemon does.
     pub started: bool,
-    /// As primary that lost its SECOND: the generation that SECOND held (it only received
-    /// there, never served), from which this node's change journal brings it up to date.
-    /// `None`: a returning peer gets everything (e.g. it was the primary: it may hold writes
-    /// it applied but never had acknowledged).
+    /// As a node serving without its peer: the generation the peer held when they parted,
+    /// from which this node's change journal brings it up to date. `None`: a returning peer
+    /// is compared whole.
     #[serde(default)]
     pub incremental_base: Option<Generation>,
+    /// The peer was the primary at `incremental_base` (this node took over from it): it may
+    /// hold writes it applied but never had acknowledged, which its own change journal names
+    /// and its return copies over again.
+    #[serde(default)]
+    pub base_from_primary: bool,
 }
 
 /// The module's scripts, in `<module>/bin/`.

@@ -23,8 +23,12 @@ pub struct ReplicaTarget {
     /// The SECOND's join attempt this stream serves.
     pub join_id: u64,
     /// The SECOND holds a complete copy of the generation this node's change journal starts
-    /// from: copying the journal's paths suffices (else everything).
+    /// from: copying the journal's paths suffices (else the trees are compared).
     pub incremental: bool,
+    /// The SECOND was the primary at that generation: the paths its own change journal names
+    /// are copied too (writes it may hold that this node never received).
+    #[serde(default)]
+    pub peer_journal: bool,
 }
 
 /// What the driver reports about the stream to a [`ReplicaTarget`].
@@ -64,16 +68,15 @@ impl Machine {
         if self.replication.failed_join == p.join_id {
             return None;
         }
-        let incremental = match self.replication.target {
-            Some(t) if t.join_id == p.join_id => t.incremental,
-            _ => {
-                self.record.incremental_base.is_some()
-                    && p.join_base == self.record.incremental_base
-            }
-        };
+        if let Some(t) = self.replication.target.filter(|t| t.join_id == p.join_id) {
+            return Some(t);
+        }
+        let incremental =
+            self.record.incremental_base.is_some() && p.join_base == self.record.incremental_base;
         Some(ReplicaTarget {
             join_id: p.join_id,
             incremental,
+            peer_journal: incremental && self.record.base_from_primary,
         })
     }
 
@@ -89,11 +92,16 @@ impl Machine {
                 "replicating to {peer} (join attempt {:016x}): copying {} while the \
                  application runs; its writes wait only while the last changes are copied",
                 t.join_id,
-                if t.incremental {
-                    "what changed since it last held my data (it holds a complete copy of \
-                     the generation my change journal starts from)"
-                } else {
-                    "everything"
+                match (t.incremental, t.peer_journal) {
+                    (true, false) => {
+                        "what changed since it last held my data (it holds a complete copy \
+                         of the generation my change journal starts from)"
+                    }
+                    (true, true) => {
+                        "what changed since I took over from it, and what its own change \
+                         journal names (writes it may hold that I never received)"
+                    }
+                    (false, _) => "what differs between our trees",
                 }
             ))),
             None => out.push(Action::Log(format!("no longer replicating to {peer}"))),

@@ -22,7 +22,7 @@ use super::progress::ProgressMeter;
 use super::replicate::Backing;
 use super::verify::MANIFEST_BLOCK;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator, fetch_manifest};
+use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator, fetch_journal, fetch_manifest};
 use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplicator};
 use rfs_fuse::protocol::op::Op;
 use rfs_fuse::sync::compare_copy::compare_copy;
@@ -51,6 +51,8 @@ enum Abort {
 pub(super) struct Copier<'a> {
     /// Copy only what the journal names (the peer holds everything before it).
     pub incremental: bool,
+    /// The peer was the primary: what its own change journal names is copied too.
+    pub peer_journal: bool,
     pub journal: &'a Journal,
     pub log: &'a ModuleLog,
     pub progress: &'a ProgressMeter,
@@ -162,7 +164,26 @@ impl Copier<'_> {
                 Err(why) => {
                     self.log.line(
                         Source::Engine,
-                        &format!("change journal unusable ({why}): copying everything"),
+                        &format!("change journal unusable ({why}): comparing the trees instead"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if self.peer_journal {
+            match self.their_journal() {
+                Ok(theirs) => {
+                    for (mine, theirs) in all.iter_mut().zip(theirs) {
+                        mine.extend(theirs);
+                    }
+                }
+                Err(why) => {
+                    self.log.line(
+                        Source::Engine,
+                        &format!(
+                            "the peer's own change journal could not be had ({why}): \
+                             comparing the trees instead"
+                        ),
                     );
                     return None;
                 }
@@ -172,6 +193,23 @@ impl Copier<'_> {
         let expected = self.changed_size(&all);
         self.progress.expect(expected.files, expected.bytes);
         Some(all)
+    }
+
+    /// The changes the peer's own journal names, one per folder (it was the primary: the
+    /// writes it may hold that this node never received are among them).
+    fn their_journal(&self) -> Result<Vec<Changes>, String> {
+        let roots = u16::try_from(self.dirs.len()).map_err(|e| e.to_string())?;
+        let journals = fetch_journal(self.peer, self.module, roots).map_err(|e| e.to_string())?;
+        let changes: Vec<Changes> = journals
+            .iter()
+            .map(|bytes| Journal::parse(bytes, ZoneSize::EXACT))
+            .collect::<Result<_, _>>()?;
+        let named: usize = changes.iter().map(Changes::len).sum();
+        self.log.line(
+            Source::Engine,
+            &format!("the peer's own change journal names {named} change(s): copied too"),
+        );
+        Ok(changes)
     }
 
     /// What copying `changes` (one per folder) will send.

@@ -7,10 +7,13 @@
 
 use super::DataConfig;
 use super::durability::Durability;
+use super::journal::Journal;
 use super::serve_side::unmount_patiently;
 use super::syncer::Syncer;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{AppliedPoint, Opening, ServeOptions, serve_manifest, serve_opened};
+use rfs_fuse::link::{
+    AppliedPoint, Opening, ServeOptions, serve_journal, serve_manifest, serve_opened,
+};
 use rfs_fuse::overlay::{MountedOverlay, NoReplication, OverlayOptions, mount_in_place};
 use rfs_fuse::receiver::Receiver;
 use std::fs::File;
@@ -225,6 +228,10 @@ impl Acceptor {
                 }
                 continue;
             }
+            if opening.is_journal_request() {
+                self.answer_journal(opening, stream, from);
+                continue;
+            }
             // A new stream from the primary replaces the previous one, which first applies
             // what it had read.
             if let Some(old) = locked(&self.current).take() {
@@ -241,6 +248,20 @@ impl Acceptor {
         if let Some(thread) = serving {
             let _ = thread.join();
         }
+    }
+
+    /// Sends this node's own change journal (it was the primary: the new one copies again
+    /// what it names). A journal that cannot be read is not sent: the primary then compares
+    /// the trees.
+    fn answer_journal(&self, opening: Opening<TcpStream>, stream: TcpStream, from: SocketAddr) {
+        let line = match Journal::raw(&self.cfg.state_dir, self.cfg.dirs.len()) {
+            Ok(journals) => match serve_journal(opening, &stream, &self.cfg.module, &journals) {
+                Ok(bytes) => format!("my change journal ({bytes} bytes) sent to {from}"),
+                Err(e) => format!("change journal for {from} failed: {e}"),
+            },
+            Err(e) => format!("my change journal cannot be read ({e}): not sent to {from}"),
+        };
+        self.log.line(Source::Engine, &line);
     }
 
     /// Answers a manifest request on its own thread, beside the stream.

@@ -74,6 +74,7 @@ pub(super) struct TaskParts {
 struct Ctx {
     join_id: u64,
     incremental: bool,
+    peer_journal: bool,
     journal: Arc<Journal>,
     cfg: Arc<DataConfig>,
     switches: Vec<SwitchReplicator>,
@@ -111,6 +112,7 @@ impl ReplicationTask {
         let ctx = Ctx {
             join_id,
             incremental: target.incremental,
+            peer_journal: target.peer_journal,
             journal,
             cfg,
             switches,
@@ -214,6 +216,7 @@ impl Ctx {
         });
         let copier = Copier {
             incremental: self.incremental,
+            peer_journal: self.peer_journal,
             journal: &self.journal,
             log: &self.log,
             progress: &self.progress,

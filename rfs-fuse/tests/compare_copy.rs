@@ -40,7 +40,7 @@ fn apply_to(
 }
 
 fn sync(primary: &Path, secondary: &Path) -> CopyStats {
-    let theirs = walk(File::open(secondary).unwrap().as_fd(), BLOCK).unwrap();
+    let theirs = walk(File::open(secondary).unwrap().as_fd(), BLOCK, 2).unwrap();
     apply_to(secondary, |emit| {
         compare_copy(primary, &theirs, BLOCK, emit).unwrap()
     })

@@ -28,7 +28,7 @@ fn replica() -> tempfile::TempDir {
 
 fn listed(root: &Path) -> Vec<Entry> {
     let dir = File::open(root).unwrap();
-    walk(dir.as_fd(), BLOCK).unwrap()
+    walk(dir.as_fd(), BLOCK, 3).unwrap()
 }
 
 fn paths(entries: &[Entry]) -> Vec<String> {
@@ -63,6 +63,75 @@ fn a_walk_lists_every_entry_in_path_order_with_its_block_hashes() {
     assert!(entries[4].blocks.is_empty());
     assert_eq!(entries[5].target.as_deref(), Some("a/b/big".as_ref()));
     assert_eq!(listed(dir.path()), entries, "a second walk lists the same");
+}
+
+/// Many files in nested directories, of sizes around the block size (empty, partial, whole
+/// and several blocks), with symlinks (to a file, to a directory, dangling) and a FIFO.
+fn busy_replica() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let block = BLOCK as usize;
+    for i in 0..300usize {
+        let sub = root.join(format!("d{}/e{}", i % 7, i % 3));
+        fs::create_dir_all(&sub).unwrap();
+        let size = [0, 1, block - 1, block, block + 1, 5 * block + 17][i % 6];
+        let data: Vec<u8> = (0..size).map(|b| (b * 31 + i) as u8).collect();
+        fs::write(sub.join(format!("f{i}")), data).unwrap();
+    }
+    symlink("d0/e0/f0", root.join("to-file")).unwrap();
+    symlink("d1", root.join("to-dir")).unwrap();
+    symlink("nowhere", root.join("d2/dangling")).unwrap();
+    nix::unistd::mkfifo(
+        &root.join("d3/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn the_number_of_hashing_workers_does_not_change_the_manifest() {
+    let dir = busy_replica();
+    let root = File::open(dir.path()).unwrap();
+    let one = walk(root.as_fd(), BLOCK, 1).unwrap();
+    let four = walk(root.as_fd(), BLOCK, 4).unwrap();
+    assert_eq!(one, four);
+    let files: Vec<&Entry> = one.iter().filter(|e| e.kind == FileKind::Regular).collect();
+    assert_eq!(files.len(), 300);
+    for file in files {
+        assert_eq!(
+            file.blocks.len() as u64,
+            Entry::block_count(file.size, BLOCK)
+        );
+    }
+    let listed = paths(&one);
+    for special in ["to-file", "to-dir", "d2/dangling", "d3/fifo"] {
+        assert!(listed.iter().any(|p| p == special), "{special} missing");
+    }
+    assert!(
+        !listed.iter().any(|p| p.starts_with("to-dir/")),
+        "symlink followed"
+    );
+}
+
+#[test]
+fn a_file_is_hashed_block_by_block_whatever_the_workers() {
+    let dir = busy_replica();
+    let path = dir.path().join("d5/e2/f5");
+    let data = fs::read(&path).unwrap();
+    let expected: Vec<[u8; 32]> = data
+        .chunks(BLOCK as usize)
+        .map(|block| *blake3::hash(block).as_bytes())
+        .collect();
+    let root = File::open(dir.path()).unwrap();
+    for workers in [1, 4] {
+        let entries = walk(root.as_fd(), BLOCK, workers).unwrap();
+        let file = entries
+            .iter()
+            .find(|e| e.path.as_ref().is_some_and(|p| p.to_bytes() == b"d5/e2/f5"))
+            .unwrap();
+        assert_eq!((file.size, &file.blocks), (data.len() as u64, &expected));
+    }
 }
 
 #[test]
@@ -157,7 +226,7 @@ fn secondary(
     let thread = std::thread::spawn(move || {
         let dir = File::open(root).unwrap();
         let opening = Opening::read(theirs.try_clone().unwrap())?;
-        serve_manifest(opening, theirs, module, &[dir.as_fd()])
+        serve_manifest(opening, theirs, module, &[dir.as_fd()], 3)
     });
     (ours, thread)
 }

@@ -21,18 +21,19 @@ use std::time::Duration;
 pub const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Answers the manifest request that opened this connection with the manifest of every
-/// directory in `roots` (the module's, in configuration order); how many entries were sent.
-/// A request for another module, protocol version or number of roots is refused with a
+/// directory in `roots` (the module's, in configuration order), files hashed by `workers`
+/// threads; how many entries were sent. A request for another module, protocol version or number of roots is refused with a
 /// Goodbye saying why, as is a walk that fails.
 pub fn serve_manifest<R: Read, W: Write>(
     opening: Opening<R>,
     writer: W,
     module: &str,
     roots: &[BorrowedFd<'_>],
+    workers: usize,
 ) -> Result<u64, LinkError> {
     let mut writer = BufWriter::new(writer);
     let result = accepted_block_size(&opening.first, module, roots.len())
-        .and_then(|block_size| send_manifests(&mut writer, roots, block_size));
+        .and_then(|block_size| send_manifests(&mut writer, roots, block_size, workers));
     if let Err(error) = &result {
         goodbye(&mut writer, &error.to_string());
     }
@@ -90,13 +91,14 @@ fn send_manifests<W: Write>(
     writer: &mut W,
     roots: &[BorrowedFd<'_>],
     block_size: u32,
+    workers: usize,
 ) -> Result<u64, LinkError> {
     let mut sent = 0u64;
     for (index, root) in roots.iter().enumerate() {
         let root_index = u16::try_from(index).map_err(|_| {
             LinkError::Protocol(format!("root {index} beyond the protocol's range"))
         })?;
-        for entry in walk(*root, block_size)? {
+        for entry in walk(*root, block_size, workers)? {
             send_entry(writer, root_index, entry)?;
             sent += 1;
         }

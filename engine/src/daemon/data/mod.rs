@@ -89,6 +89,8 @@ pub struct DataConfig {
     pub sync_every: Duration,
     /// The granularity of the change journal and of catch-up copies (`ruzone_blocksize`).
     pub zone_size: ZoneSize,
+    /// `nbrei`: how many threads hash files when the replicas are compared.
+    pub nbrei: usize,
 }
 
 impl DataConfig {
@@ -140,6 +142,7 @@ impl DataConfig {
             epoch: journal_epoch(module.heart.timeout),
             sync_every: journal_epoch(module.heart.timeout) / 3,
             zone_size: ZoneSize::new(rfs.ruzone_blocksize).ok_or(DataSetupError::ZoneSize)?,
+            nbrei: usize::try_from(rfs.nbrei).unwrap_or(usize::MAX),
         }))
     }
 }

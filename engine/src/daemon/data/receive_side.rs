@@ -271,16 +271,17 @@ impl Acceptor {
         stream: TcpStream,
         from: SocketAddr,
     ) -> Result<(), String> {
-        let (dirs, module, log) = (
+        let (dirs, module, workers, log) = (
             Arc::clone(&self.dirs),
             self.cfg.module.clone(),
+            self.cfg.nbrei,
             self.log.clone(),
         );
         std::thread::Builder::new()
             .name("rfs-manifest".into())
             .spawn(move || {
                 let roots: Vec<_> = dirs.iter().map(AsFd::as_fd).collect();
-                let line = match serve_manifest(opening, stream, &module, &roots) {
+                let line = match serve_manifest(opening, stream, &module, &roots, workers) {
                     Ok(entries) => format!("manifest of {entries} entries sent to {from}"),
                     Err(e) => format!("manifest for {from} failed: {e}"),
                 };

@@ -85,7 +85,7 @@ fn local_manifests(cfg: &DataConfig, backing: &Backing) -> Result<Vec<RootManife
         .iter()
         .zip(&backing.dirs)
         .map(|(dir, file)| {
-            walk(file.as_fd(), MANIFEST_BLOCK)
+            walk(file.as_fd(), MANIFEST_BLOCK, cfg.nbrei)
                 .map(|entries| RootManifest { entries })
                 .map_err(|source| VerifyError::Local {
                     dir: dir.clone(),

@@ -1,14 +1,15 @@
 //! Manifests of a replica: every entry beneath a replicated directory with its metadata and,
-//! for regular files, the BLAKE3 hashes of its fixed-size blocks ([`walk`]); and the
+//! for regular files, the BLAKE3 hashes of its fixed-size blocks, read in parallel ([`walk`]); and the
 //! comparison of two manifests ([`differences`]), which is what `rfsverify` reports and what a
 //! compare-based synchronisation acts on.
 
 mod diff;
+mod hash;
 mod walk;
 
 pub use crate::protocol::manifest::{Entry, Hash};
 pub use diff::differences;
-pub(crate) use walk::read_block;
+pub(crate) use hash::read_block;
 pub use walk::{walk, walk_metadata};
 
 use crate::protocol::op::RelPath;

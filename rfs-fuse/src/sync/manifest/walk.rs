@@ -2,6 +2,7 @@
 //! followed, mount points inside it are left out (they are not part of the replica), and an
 //! entry that vanishes while the application writes is simply left out too.
 
+use super::hash::hash_files;
 use super::{Entry, Hash, ManifestError};
 use crate::compare::FileKind;
 use crate::compare::xattr::replicated_xattrs;
@@ -9,32 +10,27 @@ use crate::protocol::manifest::MAX_XATTRS;
 use crate::protocol::op::{RelPath, Timestamp};
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
+use nix::sys::stat::{FileStat, SFlag, fstat, fstatat};
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Every entry beneath the directory open as `root` (itself included, with path `None`),
-/// sorted by path, regular files hashed in blocks of `block_size` bytes.
-pub fn walk(root: BorrowedFd<'_>, block_size: u32) -> Result<Vec<Entry>> {
-    let size = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
-    walk_with(root, Some(vec![0; size]))
+/// sorted by path, regular files hashed in blocks of `block_size` bytes by up to `workers`
+/// threads. The size of a file is the size read, which a write meanwhile may have changed.
+pub fn walk(root: BorrowedFd<'_>, block_size: u32, workers: usize) -> Result<Vec<Entry>> {
+    let block = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
+    hash_files(root, walk_metadata(root)?, block, workers)
 }
 
 /// [`walk`] without reading files: no block hashes, sizes as the metadata says.
 pub fn walk_metadata(root: BorrowedFd<'_>) -> Result<Vec<Entry>> {
-    walk_with(root, None)
-}
-
-fn walk_with(root: BorrowedFd<'_>, buffer: Option<Vec<u8>>) -> Result<Vec<Entry>> {
     let mut walker = Walker {
         root,
         device: 0,
-        buffer,
         entries: Vec::new(),
     };
     walker.run()?;
@@ -46,21 +42,22 @@ struct Walker<'r> {
     root: BorrowedFd<'r>,
     /// The root's device: a directory on another one is a mount point, not entered.
     device: u64,
-    /// One block of file data; `None`: files are not read.
-    buffer: Option<Vec<u8>>,
     entries: Vec<Entry>,
 }
 
-type Result<T> = std::result::Result<T, ManifestError>;
+pub(super) type Result<T> = std::result::Result<T, ManifestError>;
 
-fn shown(path: Option<&RelPath>) -> String {
+pub(super) fn shown(path: Option<&RelPath>) -> String {
     path.map_or_else(
         || ".".to_string(),
         |p| String::from_utf8_lossy(&p.to_bytes()).into_owned(),
     )
 }
 
-fn io_error(path: Option<&RelPath>, doing: &'static str) -> impl FnOnce(Errno) -> ManifestError {
+pub(super) fn io_error(
+    path: Option<&RelPath>,
+    doing: &'static str,
+) -> impl FnOnce(Errno) -> ManifestError {
     let path = shown(path);
     move |errno| ManifestError::Io {
         path,
@@ -143,16 +140,19 @@ fn xattr_hashes(
         .collect())
 }
 
-/// The directory at `path` beneath the root, never through a symlink or a mount point.
-fn open_dir(root: BorrowedFd<'_>, path: Option<&RelPath>) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_XDEV
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
+/// The entry at `path` beneath the root (the root itself for `None`), opened with `flags`,
+/// never through a symlink or a mount point.
+pub(super) fn open_beneath(
+    root: BorrowedFd<'_>,
+    path: Option<&RelPath>,
+    flags: OFlag,
+) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new().flags(flags).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_XDEV
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
     let bytes = path.map_or_else(|| b".".to_vec(), RelPath::to_bytes);
     openat2(root, bytes.as_slice(), how)
 }
@@ -172,7 +172,7 @@ fn names(dir: OwnedFd) -> nix::Result<Vec<OsString>> {
 }
 
 /// Gone since it was listed: the application removed or renamed it.
-fn vanished(errno: Errno) -> bool {
+pub(super) fn vanished(errno: Errno) -> bool {
     matches!(errno, Errno::ENOENT | Errno::ENOTDIR)
 }
 
@@ -192,7 +192,8 @@ impl Walker<'_> {
 
     /// Lists one directory; returns its subdirectories to enter.
     fn directory(&mut self, path: Option<RelPath>) -> Result<Vec<Option<RelPath>>> {
-        let dir = match open_dir(self.root, path.as_ref()) {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let dir = match open_beneath(self.root, path.as_ref(), flags) {
             Ok(dir) => dir,
             Err(errno) if vanished(errno) => return Ok(Vec::new()),
             Err(errno) => return Err(io_error(path.as_ref(), "opening the directory")(errno)),
@@ -223,12 +224,7 @@ impl Walker<'_> {
     }
 
     /// The entry `name` of `dir`; `None` if it vanished or is a mount point.
-    fn member(
-        &mut self,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        path: RelPath,
-    ) -> Result<Option<Entry>> {
+    fn member(&self, dir: BorrowedFd<'_>, name: &OsStr, path: RelPath) -> Result<Option<Entry>> {
         let stat = match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
             Err(errno) if vanished(errno) => return Ok(None),
@@ -246,80 +242,13 @@ impl Walker<'_> {
             }
             other => other?,
         };
-        match entry.kind {
-            FileKind::Symlink => match readlinkat(dir, name) {
-                Ok(target) => entry.target = Some(target),
+        if entry.kind == FileKind::Symlink {
+            entry.target = match readlinkat(dir, name) {
+                Ok(target) => Some(target),
                 Err(errno) if vanished(errno) => return Ok(None),
                 Err(errno) => return Err(io_error(at.as_ref(), "reading the symlink")(errno)),
-            },
-            FileKind::Regular if self.buffer.is_some() => return self.hashed(dir, name, entry),
-            _ => {}
+            };
         }
         Ok(Some(entry))
     }
-
-    /// `entry` with its block hashes and the size actually read (the file may be written
-    /// while it is read); `None` if it vanished or is no longer a regular file.
-    fn hashed(
-        &mut self,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        mut entry: Entry,
-    ) -> Result<Option<Entry>> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let fd = match openat(dir, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(errno) if vanished(errno) || errno == Errno::ELOOP => return Ok(None),
-            Err(errno) => return Err(io_error(entry.path.as_ref(), "opening")(errno)),
-        };
-        let mut file = File::from(fd);
-        let read_error = |source| ManifestError::Io {
-            path: shown(entry.path.as_ref()),
-            doing: "reading",
-            source,
-        };
-        if !file.metadata().map_err(read_error)?.is_file() {
-            // Replaced by another kind of entry since it was examined.
-            return Ok(None);
-        }
-        let (blocks, size) = self.blocks(&mut file).map_err(read_error)?;
-        entry.blocks = blocks;
-        entry.size = size;
-        Ok(Some(entry))
-    }
-
-    /// The hashes of every block of `file` and how many bytes it held.
-    fn blocks(&mut self, file: &mut File) -> io::Result<(Vec<Hash>, u64)> {
-        let (mut hashes, mut size) = (Vec::new(), 0u64);
-        let Some(buffer) = &mut self.buffer else {
-            return Ok((hashes, size));
-        };
-        loop {
-            let filled = read_block(file, buffer)?;
-            if filled == 0 {
-                return Ok((hashes, size));
-            }
-            let block = buffer.get(..filled).unwrap_or_default();
-            hashes.push(*blake3::hash(block).as_bytes());
-            size += filled as u64;
-            if filled < buffer.len() {
-                return Ok((hashes, size));
-            }
-        }
-    }
-}
-
-/// Reads from `file`'s position until `buffer` is full or the file ends; how many bytes
-/// were read.
-pub(crate) fn read_block(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while let Some(rest) = buffer.get_mut(filled..).filter(|r| !r.is_empty()) {
-        match file.read(rest) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -8,7 +8,7 @@
 //!    files (in place, appends, truncates, renames, deletes, new files), node2 returns;
 //! 4. **ex-primary return**: node1's daemon is SIGKILLed, node2 takes over and makes the
 //!    same kind of changes, node1 returns as SECOND (it may hold writes it never had
-//!    acknowledged: no journal can be trusted, the replicas are compared).
+//!    acknowledged: its own change journal, fetched beside the stream, names them).
 //!
 //! For each copy: its duration (from the daemon's report, and from the command to both nodes
 //! in sync), the bytes the sender put on its cable (the kernel's interface counters), and
@@ -282,7 +282,7 @@ fn ex_primary_return(p: &mut MirrorPair) -> Result<Copy> {
     finish(
         p,
         1,
-        "returning ex-primary (replicas compared)",
+        "returning ex-primary (its own journal too)",
         written,
         before,
         started,

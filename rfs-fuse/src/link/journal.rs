@@ -1,5 +1,5 @@
 //! The journal conversation: a primary asks its returning peer, a former primary, for that
-//! node's own change journal ([`fetch_journal`]): it names the writes the peer may hold that
+//! node's own change journal ([`request_journal`]): it names the writes the peer may hold that
 //! the new primary never received, to be copied over again. The peer answers with its
 //! journal files' bytes ([`serve_journal`]); reading the records is the engine's business.
 //! It runs on its own connection beside the replication stream, like the manifest.
@@ -7,13 +7,12 @@
 use super::error::LinkError;
 use super::incoming::{Incoming, Opening};
 use super::kind;
-use super::manifest::{check_asked, send, side_connection};
+use super::manifest::{check_asked, send};
 use super::server::goodbye;
 use crate::protocol::message::MAX_WRITE;
 use crate::protocol::{Message, PROTOCOL_VERSION};
 use bytes::Bytes;
 use std::io::{BufWriter, Read, Write};
-use std::net::SocketAddr;
 
 /// The most journal bytes a peer may send in all (memory bound).
 pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
@@ -70,17 +69,9 @@ fn send_journals<W: Write>(writer: &mut W, journals: &[Vec<u8>]) -> Result<u64, 
     Ok(sent)
 }
 
-/// Asks the peer listening at `addr` for its change journal of each of the module's `roots`.
-pub fn fetch_journal(
-    addr: SocketAddr,
-    module: &str,
-    roots: u16,
-) -> Result<Vec<Vec<u8>>, LinkError> {
-    let (reader, writer) = side_connection(addr)?;
-    request_journal(reader, writer, module, roots)
-}
-
-/// [`fetch_journal`] over an established connection.
+/// Asks the peer at the other end of a connection (see
+/// [`side_connection`](super::side_connection)) for its change journal of each of the
+/// module's `roots`.
 pub fn request_journal<R: Read, W: Write>(
     reader: R,
     mut writer: W,

@@ -9,15 +9,15 @@ use super::kind;
 use super::server::goodbye;
 use crate::protocol::manifest::{Entry, MAX_HASHES};
 use crate::protocol::{Message, PROTOCOL_VERSION};
-use crate::sync::manifest::{RootManifest, walk};
+use crate::sync::manifest::{RootManifest, walk_each};
 use bytes::BytesMut;
 use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-/// How long the primary waits to connect, and for each part of the answer (the secondary
-/// hashes a large file between two entries).
+/// How long the primary waits to connect, and for each part of the answer (entries leave as
+/// they are read: the longest silence is the time to read one file).
 pub const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Answers the manifest request that opened this connection with the manifest of every
@@ -98,9 +98,27 @@ fn send_manifests<W: Write>(
         let root_index = u16::try_from(index).map_err(|_| {
             LinkError::Protocol(format!("root {index} beyond the protocol's range"))
         })?;
-        for entry in walk(*root, block_size, workers)? {
-            send_entry(writer, root_index, entry)?;
-            sent += 1;
+        // Each entry leaves as soon as it is read: the primary hears something at least
+        // once per file, however long the whole folder takes to read.
+        let mut failed = None;
+        walk_each(*root, block_size, workers, &mut |entry| {
+            let flush = !entry.blocks.is_empty();
+            let sent_one = send_entry(writer, root_index, entry).and_then(|()| {
+                if flush {
+                    writer
+                        .flush()
+                        .map_err(LinkError::io("sending the manifest"))?;
+                }
+                Ok(())
+            });
+            match sent_one {
+                Ok(()) => sent += 1,
+                Err(error) => failed = Some(error),
+            }
+            failed.is_none()
+        })?;
+        if let Some(error) = failed {
+            return Err(error);
         }
     }
     send(writer, &Message::ManifestEnd { entries: sent })?;
@@ -152,7 +170,7 @@ pub fn fetch_manifest(
 
 /// A connection to the peer's replication port beside the stream (for a manifest or a
 /// journal), as a reader and a writer, every wait bounded by [`MANIFEST_TIMEOUT`].
-pub(super) fn side_connection(addr: SocketAddr) -> Result<(TcpStream, TcpStream), LinkError> {
+pub fn side_connection(addr: SocketAddr) -> Result<(TcpStream, TcpStream), LinkError> {
     let stream = TcpStream::connect_timeout(&addr, MANIFEST_TIMEOUT)
         .map_err(LinkError::io("connecting beside the stream"))?;
     stream

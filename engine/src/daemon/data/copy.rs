@@ -22,7 +22,10 @@ use super::progress::ProgressMeter;
 use super::replicate::Backing;
 use super::verify::MANIFEST_BLOCK;
 use crate::modlog::{ModuleLog, Source};
-use rfs_fuse::link::{Pending, ReplicationError, StreamReplicator, fetch_journal, fetch_manifest};
+use rfs_fuse::link::{
+    LinkError, Pending, ReplicationError, StreamReplicator, request_journal, request_manifest,
+    side_connection,
+};
 use rfs_fuse::overlay::{NoReplication, OpenHandles, StreamAdopter, SwitchReplicator};
 use rfs_fuse::protocol::op::Op;
 use rfs_fuse::sync::compare_copy::compare_copy;
@@ -31,7 +34,7 @@ use rfs_fuse::sync::manifest::RootManifest;
 use rfs_fuse::sync::tracker::{ChangeTracker, Changes};
 use rfs_fuse::sync::zones::ZoneSize;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,6 +66,8 @@ pub(super) struct Copier<'a> {
     pub backing: &'a Backing,
     pub cancelled: &'a AtomicBool,
     pub link: &'a Arc<StreamReplicator>,
+    /// The connection beside the stream in use (manifest, journal), for the task's stop.
+    pub side: &'a Mutex<Option<TcpStream>>,
     /// Where the SECOND answers manifest requests, and for which module.
     pub peer: SocketAddr,
     pub module: &'a str,
@@ -199,7 +204,12 @@ impl Copier<'_> {
     /// writes it may hold that this node never received are among them).
     fn their_journal(&self) -> Result<Vec<Changes>, String> {
         let roots = u16::try_from(self.dirs.len()).map_err(|e| e.to_string())?;
-        let journals = fetch_journal(self.peer, self.module, roots).map_err(|e| e.to_string())?;
+        let journals = self
+            .beside()
+            .and_then(|(reader, writer)| request_journal(reader, writer, self.module, roots))
+            .map_err(|e| e.to_string());
+        self.done_beside();
+        let journals = journals?;
         let changes: Vec<Changes> = journals
             .iter()
             .map(|bytes| Journal::parse(bytes, ZoneSize::EXACT))
@@ -259,11 +269,30 @@ impl Copier<'_> {
         format!("copying {}: {e}", dir.unwrap_or_default())
     }
 
+    /// A connection to the peer beside the stream, which stopping the task shuts down (the
+    /// peer may be dead: its answer is then not waited for).
+    fn beside(&self) -> Result<(TcpStream, TcpStream), LinkError> {
+        let (reader, writer) = side_connection(self.peer)?;
+        *lock(self.side) = writer.try_clone().ok();
+        if self.cancelled.load(Ordering::SeqCst) {
+            let _ = writer.shutdown(Shutdown::Both);
+        }
+        Ok((reader, writer))
+    }
+
+    fn done_beside(&self) {
+        *lock(self.side) = None;
+    }
+
     /// The SECOND's manifests, so that only what differs travels; `None` (the reason in the
     /// log): it is emptied and gets everything.
     fn their_manifests(&self) -> Option<Vec<RootManifest>> {
         let roots = u16::try_from(self.dirs.len()).ok()?;
-        match fetch_manifest(self.peer, self.module, roots, MANIFEST_BLOCK) {
+        let manifests = self.beside().and_then(|(reader, writer)| {
+            request_manifest(reader, writer, self.module, roots, MANIFEST_BLOCK)
+        });
+        self.done_beside();
+        match manifests {
             Ok(manifests) => {
                 let entries: usize = manifests.iter().map(|m| m.entries.len()).sum();
                 self.log.line(

@@ -17,7 +17,7 @@ use rfs_fuse::link::{Hello, LinkStats, StreamReplicator};
 use rfs_fuse::overlay::{OpenHandles, SwitchReplicator};
 use socket2::{Domain, Socket, Type};
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,8 +54,12 @@ impl Backing {
 
 type Slot = Arc<Mutex<Option<Arc<StreamReplicator>>>>;
 
+/// The connection beside the stream a copy uses (manifest, journal).
+type SideSlot = Arc<Mutex<Option<TcpStream>>>;
+
 pub(super) struct ReplicationTask {
     join_id: u64,
+    side: SideSlot,
     progress: Arc<ProgressMeter>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
@@ -84,6 +88,7 @@ struct Ctx {
     events: UnboundedSender<ReplicationEvent>,
     cancelled: Arc<AtomicBool>,
     link: Slot,
+    side: SideSlot,
     progress: Arc<ProgressMeter>,
 }
 
@@ -108,6 +113,7 @@ impl ReplicationTask {
         let join_id = target.join_id;
         let cancelled = Arc::new(AtomicBool::new(false));
         let link: Slot = Arc::new(Mutex::new(None));
+        let side = SideSlot::default();
         let progress = Arc::new(ProgressMeter::new(cfg.reiallowedbw));
         let ctx = Ctx {
             join_id,
@@ -122,6 +128,7 @@ impl ReplicationTask {
             events: events.clone(),
             cancelled: Arc::clone(&cancelled),
             link: Arc::clone(&link),
+            side: Arc::clone(&side),
             progress: Arc::clone(&progress),
         };
         let thread = std::thread::Builder::new()
@@ -138,6 +145,7 @@ impl ReplicationTask {
         };
         ReplicationTask {
             join_id,
+            side,
             progress,
             cancelled,
             link,
@@ -165,6 +173,14 @@ impl ReplicationTask {
         let link = lock(&self.link).take();
         if let Some(link) = link {
             link.abort("replication stopped by the primary");
+        }
+        let side = self
+            .side
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(side) = side {
+            let _ = side.shutdown(Shutdown::Both);
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -226,6 +242,7 @@ impl Ctx {
             backing: &self.backing,
             cancelled: &self.cancelled,
             link: &link,
+            side: &self.side,
             peer: self.cfg.peer,
             module: &self.cfg.module,
         };

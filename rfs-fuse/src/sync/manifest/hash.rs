@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What reading one file gave: its block hashes and the bytes actually read, or `None` when
 /// it vanished or is no longer a regular file (its entry is then left out).
@@ -24,6 +25,24 @@ pub(super) fn hash_files(
     block: usize,
     workers: usize,
 ) -> Result<Vec<Entry>> {
+    let mut hashed = Vec::with_capacity(entries.len());
+    hash_in_order(root, entries, block, workers, &mut |entry| {
+        hashed.push(entry);
+        true
+    })?;
+    Ok(hashed)
+}
+
+/// [`hash_files`], each entry handed to `emit` in order as soon as it is complete (a file's
+/// once read), so that a listing can be sent while the rest is read; `emit` returns `false`
+/// to stop (the workers stop at their next file).
+pub(super) fn hash_in_order(
+    root: BorrowedFd<'_>,
+    entries: Vec<Entry>,
+    block: usize,
+    workers: usize,
+    emit: &mut dyn FnMut(Entry) -> bool,
+) -> Result<()> {
     let files: Vec<usize> = (0..entries.len())
         .filter(|&i| entries.get(i).is_some_and(|e| e.kind == FileKind::Regular))
         .collect();
@@ -33,18 +52,115 @@ pub(super) fn hash_files(
         files: &files,
         next: AtomicUsize::new(0),
         block,
+        done: Mutex::new(Done {
+            hashed: vec![None; files.len()],
+            failure: None,
+        }),
+        changed: Condvar::new(),
     };
-    let mut outcomes: Vec<Option<Hashed>> = vec![None; entries.len()];
-    for (index, hashed) in jobs.run(workers.clamp(1, files.len().max(1)))? {
-        if let Some(outcome) = outcomes.get_mut(index) {
-            *outcome = Some(hashed);
+    let workers = workers.clamp(1, files.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| jobs.work());
+        }
+        let ready = jobs.deliver(emit);
+        jobs.stop();
+        ready
+    })
+}
+
+/// What the workers have read so far, by position in the list of files.
+struct Done {
+    hashed: Vec<Option<Hashed>>,
+    failure: Option<ManifestError>,
+}
+
+/// The files to hash, the index the workers take them from, and what they read.
+struct Jobs<'a> {
+    root: BorrowedFd<'a>,
+    entries: &'a [Entry],
+    /// Indices in `entries` of the regular files.
+    files: &'a [usize],
+    /// The next position in `files` to take.
+    next: AtomicUsize,
+    block: usize,
+    done: Mutex<Done>,
+    changed: Condvar,
+}
+
+impl Jobs<'_> {
+    fn lock(&self) -> MutexGuard<'_, Done> {
+        self.done.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// No worker takes another file.
+    fn stop(&self) {
+        self.next.store(self.files.len(), Ordering::Relaxed);
+    }
+
+    /// One worker: files taken from the index until none is left or one fails, in which
+    /// case the others stop at their next file.
+    fn work(&self) {
+        let mut buffer = vec![0; self.block];
+        loop {
+            let position = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(entry) = self.files.get(position).and_then(|&i| self.entries.get(i)) else {
+                return;
+            };
+            let read = read_file(self.root, entry, &mut buffer);
+            let mut done = self.lock();
+            match read {
+                Ok(hashed) => {
+                    if let Some(slot) = done.hashed.get_mut(position) {
+                        *slot = Some(hashed);
+                    }
+                }
+                Err(error) => {
+                    done.failure.get_or_insert(error);
+                    self.stop();
+                }
+            }
+            drop(done);
+            self.changed.notify_all();
         }
     }
-    Ok(entries
-        .into_iter()
-        .zip(outcomes)
-        .filter_map(|(entry, outcome)| with_blocks(entry, outcome))
-        .collect())
+
+    /// Every entry, in order, to `emit`: a regular file once a worker has read it.
+    fn deliver(&self, emit: &mut dyn FnMut(Entry) -> bool) -> Result<()> {
+        let mut position = 0;
+        for entry in self.entries {
+            let outcome = if entry.kind == FileKind::Regular {
+                let hashed = self.wait_for(position)?;
+                position += 1;
+                Some(hashed)
+            } else {
+                None
+            };
+            if let Some(entry) = with_blocks(entry.clone(), outcome)
+                && !emit(entry)
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// What the worker that took file `position` read, once it has.
+    fn wait_for(&self, position: usize) -> Result<Hashed> {
+        let mut done = self.lock();
+        loop {
+            if let Some(error) = done.failure.take() {
+                return Err(error);
+            }
+            if let Some(hashed) = done.hashed.get_mut(position).and_then(Option::take) {
+                return Ok(hashed);
+            }
+            done = self
+                .changed
+                .wait(done)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 /// `entry` as its file was read: `outcome` is `None` for an entry that is not a regular
@@ -57,56 +173,6 @@ fn with_blocks(mut entry: Entry, outcome: Option<Hashed>) -> Option<Entry> {
             (entry.blocks, entry.size) = (blocks, size);
             Some(entry)
         }
-    }
-}
-
-/// The files to hash and the index the workers take them from.
-struct Jobs<'a> {
-    root: BorrowedFd<'a>,
-    entries: &'a [Entry],
-    /// Indices in `entries` of the regular files.
-    files: &'a [usize],
-    /// The next position in `files` to take.
-    next: AtomicUsize,
-    block: usize,
-}
-
-impl Jobs<'_> {
-    /// Every file read by `workers` threads; each file's entry index with what was read.
-    fn run(&self, workers: usize) -> Result<Vec<(usize, Hashed)>> {
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..workers).map(|_| scope.spawn(|| self.work())).collect();
-            let mut all = Vec::with_capacity(self.files.len());
-            let mut failure = None;
-            for thread in threads {
-                match thread.join() {
-                    Ok(Ok(done)) => all.extend(done),
-                    Ok(Err(error)) => failure = failure.or(Some(error)),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            failure.map_or(Ok(all), Err)
-        })
-    }
-
-    /// One worker: files taken from the index until none is left or one fails, in which
-    /// case the others stop at their next file.
-    fn work(&self) -> Result<Vec<(usize, Hashed)>> {
-        let mut buffer = vec![0; self.block];
-        let mut done = Vec::new();
-        while let Some(&index) = self.files.get(self.next.fetch_add(1, Ordering::Relaxed)) {
-            let Some(entry) = self.entries.get(index) else {
-                continue;
-            };
-            match read_file(self.root, entry, &mut buffer) {
-                Ok(read) => done.push((index, read)),
-                Err(error) => {
-                    self.next.store(self.files.len(), Ordering::Relaxed);
-                    return Err(error);
-                }
-            }
-        }
-        Ok(done)
     }
 }
 
@@ -182,6 +248,29 @@ mod tests {
             .filter_map(|e| e.path.as_ref())
             .map(|p| String::from_utf8_lossy(&p.to_bytes()).into_owned())
             .collect()
+    }
+
+    #[test]
+    fn entries_arrive_in_order_one_by_one_and_a_stop_is_clean() {
+        let tree = tempfile::tempdir().unwrap();
+        for i in 0..40 {
+            fs::write(tree.path().join(format!("f{i:02}")), vec![i as u8; 5000]).unwrap();
+        }
+        let root = fs::File::open(tree.path()).unwrap();
+        let all = hash_files(root.as_fd(), walk_metadata(root.as_fd()).unwrap(), 4096, 4).unwrap();
+        let mut seen = Vec::new();
+        let listed = walk_metadata(root.as_fd()).unwrap();
+        hash_in_order(root.as_fd(), listed, 4096, 4, &mut |entry| {
+            seen.push(entry);
+            seen.len() < 10
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 10, "stopped when asked");
+        assert_eq!(seen[..], all[..10], "the same entries, in the same order");
+        assert!(
+            seen[1..].iter().all(|e| e.blocks.len() == 2),
+            "each file hashed"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod walk;
 pub use crate::protocol::manifest::{Entry, Hash};
 pub use diff::differences;
 pub(crate) use hash::read_block;
-pub use walk::{walk, walk_metadata};
+pub use walk::{walk, walk_each, walk_metadata};
 
 use crate::protocol::op::RelPath;
 use std::cmp::Ordering;

@@ -2,7 +2,7 @@
 //! followed, mount points inside it are left out (they are not part of the replica), and an
 //! entry that vanishes while the application writes is simply left out too.
 
-use super::hash::hash_files;
+use super::hash::{hash_files, hash_in_order};
 use super::{Entry, Hash, ManifestError};
 use crate::compare::FileKind;
 use crate::compare::xattr::replicated_xattrs;
@@ -24,6 +24,18 @@ use std::path::PathBuf;
 pub fn walk(root: BorrowedFd<'_>, block_size: u32, workers: usize) -> Result<Vec<Entry>> {
     let block = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
     hash_files(root, walk_metadata(root)?, block, workers)
+}
+
+/// [`walk`], each entry handed to `emit` as soon as it is complete (in order), so that a
+/// listing can leave while the rest is read; `emit` returns `false` to stop.
+pub fn walk_each(
+    root: BorrowedFd<'_>,
+    block_size: u32,
+    workers: usize,
+    emit: &mut dyn FnMut(Entry) -> bool,
+) -> Result<()> {
+    let block = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
+    hash_in_order(root, walk_metadata(root)?, block, workers, emit)
 }
 
 /// [`walk`] without reading files: no block hashes, sizes as the metadata says.

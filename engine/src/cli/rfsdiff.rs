@@ -34,7 +34,12 @@ pub fn rfsdiff(roots: &Roots, module: &str) -> Result<i32> {
         Some(base) => println!(
             "{module}: a SECOND returning with data generation {base} receives what is below \
              (zones as recorded durably; a primary that has not restarted since sends 64 KiB \
-             zones); any other is compared with this node's tree and receives what differs"
+             zones){}; any other is compared with this node's tree and receives what differs",
+            if record.base_from_primary {
+                ", and what its own change journal names (it was the primary there)"
+            } else {
+                ""
+            }
         ),
         None => println!(
             "{module}: no SECOND can return incrementally now (this node is not a primary that \

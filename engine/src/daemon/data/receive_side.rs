@@ -229,7 +229,9 @@ impl Acceptor {
                 continue;
             }
             if opening.is_journal_request() {
-                self.answer_journal(opening, stream, from);
+                if let Err(e) = self.spawn_journal(opening, stream, from) {
+                    self.log.line(Source::Engine, &e);
+                }
                 continue;
             }
             // A new stream from the primary replaces the previous one, which first applies
@@ -250,18 +252,30 @@ impl Acceptor {
         }
     }
 
-    /// Sends this node's own change journal (it was the primary: the new one copies again
-    /// what it names). A journal that cannot be read is not sent: the primary then compares
-    /// the trees.
-    fn answer_journal(&self, opening: Opening<TcpStream>, stream: TcpStream, from: SocketAddr) {
-        let line = match Journal::raw(&self.cfg.state_dir, self.cfg.dirs.len()) {
-            Ok(journals) => match serve_journal(opening, &stream, &self.cfg.module, &journals) {
-                Ok(bytes) => format!("my change journal ({bytes} bytes) sent to {from}"),
-                Err(e) => format!("change journal for {from} failed: {e}"),
-            },
-            Err(e) => format!("my change journal cannot be read ({e}): not sent to {from}"),
-        };
-        self.log.line(Source::Engine, &line);
+    /// Sends this node's own change journal on its own thread (it was the primary: the new
+    /// one copies again what it names). A journal that cannot be read is not sent: the
+    /// primary then compares the trees.
+    fn spawn_journal(
+        &self,
+        opening: Opening<TcpStream>,
+        stream: TcpStream,
+        from: SocketAddr,
+    ) -> Result<(), String> {
+        let (cfg, log) = (Arc::clone(&self.cfg), self.log.clone());
+        std::thread::Builder::new()
+            .name("rfs-journal".into())
+            .spawn(move || {
+                let line = match Journal::raw(&cfg.state_dir, cfg.dirs.len()) {
+                    Ok(journals) => match serve_journal(opening, &stream, &cfg.module, &journals) {
+                        Ok(bytes) => format!("my change journal ({bytes} bytes) sent to {from}"),
+                        Err(e) => format!("change journal for {from} failed: {e}"),
+                    },
+                    Err(e) => format!("my change journal cannot be read ({e}): not sent to {from}"),
+                };
+                log.line(Source::Engine, &line);
+            })
+            .map(drop)
+            .map_err(|e| format!("cannot start a journal thread: {e}"))
     }
 
     /// Answers a manifest request on its own thread, beside the stream.

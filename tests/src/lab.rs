@@ -16,6 +16,12 @@ use crate::{names, prereq, switch};
 
 /// The witness address, on the default network's bridge: every host can ping it.
 pub const WITNESS: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 254);
+/// A module's `<check>` with a split-brain checker pinging [`WITNESS`] (for
+/// [`MirrorConfig::extra_xml`](crate::MirrorConfig)).
+pub fn witness_check_xml() -> String {
+    format!(r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#)
+}
+
 /// Hosts get addresses of 10.88.0.0/24.
 pub const SUBNET_PREFIX_LEN: u8 = 24;
 const DEFAULT_SUBNET: Subnet = Subnet::new(Ipv4Addr::new(10, 88, 0, 0), SUBNET_PREFIX_LEN);

@@ -37,7 +37,7 @@ mod wait;
 pub use cleanup::cleanup_stale;
 pub use hakit::{State, hakit_bin};
 pub use host::Host;
-pub use lab::{Lab, SUBNET_PREFIX_LEN, WITNESS};
+pub use lab::{Lab, SUBNET_PREFIX_LEN, WITNESS, witness_check_xml};
 pub use mirror::{MirrorConfig, cluster_xml, share_cluster_key};
 pub use network::Network;
 pub use nix::sys::signal::Signal;

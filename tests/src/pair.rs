@@ -192,6 +192,26 @@ impl MirrorPair {
         Ok(fields.get(8).ok_or_else(|| anyhow!("{line}"))?.parse()?)
     }
 
+    /// Waits until `view` (e.g. a listing of the replicated folder) reads the same on both
+    /// nodes; that view. The error shows both when they never agree.
+    pub fn wait_same(
+        &self,
+        what: &str,
+        view: impl Fn(&MirrorPair, usize) -> Result<String>,
+    ) -> Result<String> {
+        let mut last = String::new();
+        wait_until(what, DEADLINE, || {
+            let (a, b) = (view(self, 0)?, view(self, 1)?);
+            if a == b {
+                last = a;
+                Ok(true)
+            } else {
+                Err(anyhow!("node1:\n{a}\nnode2:\n{b}"))
+            }
+        })?;
+        Ok(last)
+    }
+
     /// Node `i`'s module log.
     pub fn module_log(&self, i: usize) -> Result<String> {
         let path = format!("/var/log/hakit/{}/module.log", self.module());

@@ -242,15 +242,22 @@ fn sqlite_wal_keeps_every_committed_transaction_across_a_failover() -> Result<()
     })
 }
 
-#[test]
-fn postgresql_recovers_every_committed_transaction_on_the_new_primary() -> Result<()> {
-    let started = Instant::now();
+/// A lab pair named `name` whose module `pg` starts and stops PostgreSQL (installed on both
+/// nodes), its data directory in the replicated folder.
+fn postgres_pair(name: &str) -> Result<(Postgres, MirrorPair)> {
     let pg = Postgres::new(&format!("{DATA}/pg"))?;
-    let mut pair = MirrorPair::new("pg", config("pg"))?;
+    let pair = MirrorPair::new(name, config("pg"))?;
     for node in &pair.nodes {
         write_module_scripts(node.host(), "pg", &pg.start_prim(), &pg.stop_prim())?;
         pg.install(node.host())?;
     }
+    Ok((pg, pair))
+}
+
+#[test]
+fn postgresql_recovers_every_committed_transaction_on_the_new_primary() -> Result<()> {
+    let started = Instant::now();
+    let (pg, mut pair) = postgres_pair("pg")?;
     let result = pair.scenario(|p| {
         let (h1, h2) = (p.nodes[0].host().clone(), p.nodes[1].host().clone());
         // An existing cluster on node1, put under hakit's protection: the first copy takes it
@@ -428,12 +435,7 @@ fn sqlite_wal_moves_to_a_secondary_that_joined_while_it_ran() -> Result<()> {
 #[test]
 fn postgresql_moves_to_a_secondary_that_joined_while_it_ran() -> Result<()> {
     let started = Instant::now();
-    let pg = Postgres::new(&format!("{DATA}/pg"))?;
-    let mut pair = MirrorPair::new("pg-join", config("pg"))?;
-    for node in &pair.nodes {
-        write_module_scripts(node.host(), "pg", &pg.start_prim(), &pg.stop_prim())?;
-        pg.install(node.host())?;
-    }
+    let (pg, mut pair) = postgres_pair("pg-join")?;
     let result = pair.scenario(|p| {
         let (h1, h2) = (p.nodes[0].host().clone(), p.nodes[1].host().clone());
         sh(p, 0, &pg.initdb_script())?;

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow, ensure};
 use hakit_lab::pair::MirrorPair;
-use hakit_lab::{DEADLINE, MirrorConfig, State, WITNESS, wait_until};
+use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -280,9 +280,7 @@ fn errd_restarts_locally_then_fails_over_after_maxloop() -> Result<()> {
 #[test]
 fn isolated_nodes_wait_when_the_witness_is_unreachable() -> Result<()> {
     let cfg = MirrorConfig {
-        extra_xml: format!(
-            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
-        ),
+        extra_xml: hakit_lab::witness_check_xml(),
         ..config()
     };
     let mut pair = MirrorPair::new("witness", cfg)?;

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow, ensure};
 use hakit_lab::pair::MirrorPair;
-use hakit_lab::{DEADLINE, MirrorConfig, State, WITNESS, wait_until};
+use hakit_lab::{DEADLINE, MirrorConfig, State, wait_until};
 
 const DATA: &str = "/srv/app/data";
 
@@ -93,17 +93,7 @@ fn random_files(pair: &MirrorPair, sub: &str, count: u32, bytes: u32) -> Result<
 }
 
 fn wait_same_tree(pair: &MirrorPair) -> Result<String> {
-    let mut last = String::new();
-    wait_until("both trees identical", DEADLINE, || {
-        let (a, b) = (tree(pair, 0)?, tree(pair, 1)?);
-        last = a.clone();
-        if a == b {
-            Ok(true)
-        } else {
-            Err(anyhow!("node1:\n{a}\nnode2:\n{b}"))
-        }
-    })?;
-    Ok(last)
+    pair.wait_same("both trees identical", tree)
 }
 
 #[test]
@@ -262,9 +252,7 @@ while True:
 #[test]
 fn a_lost_secondary_stalls_writes_only_until_it_is_declared_lost() -> Result<()> {
     let cfg = MirrorConfig {
-        extra_xml: format!(
-            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
-        ),
+        extra_xml: hakit_lab::witness_check_xml(),
         ..config()
     };
     let mut pair = MirrorPair::new("rfsloss", cfg)?;
@@ -418,9 +406,7 @@ while True:
 #[test]
 fn a_network_blip_under_a_file_held_open_is_followed_by_one_new_copy() -> Result<()> {
     let cfg = MirrorConfig {
-        extra_xml: format!(
-            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
-        ),
+        extra_xml: hakit_lab::witness_check_xml(),
         ..config()
     };
     let mut pair = MirrorPair::new("rfsblip", cfg)?;

@@ -35,6 +35,36 @@ fn random_files(pair: &MirrorPair, count: u32, bytes: u32) -> Result<()> {
     .map(drop)
 }
 
+/// Files the epoch test's writer has made on node1.
+fn files_written(pair: &MirrorPair) -> Result<u64> {
+    Ok(sh(pair, 0, &format!("ls {DATA}/many | wc -l"))?
+        .trim()
+        .parse()?)
+}
+
+/// Waits until the epoch test's writer has made 20 more files.
+fn twenty_more_files(pair: &MirrorPair) -> Result<()> {
+    let from = files_written(pair)?;
+    wait_until("20 more files written", DEADLINE, || {
+        Ok(files_written(pair)? >= from + 20)
+    })
+}
+
+/// How many paths node1's change journal names whole (`hakit rfsdiff`'s total).
+fn journal_paths(pair: &MirrorPair) -> Result<u64> {
+    let out = pair.hakit(0, "rfsdiff")?;
+    let total = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("total: "))
+        .ok_or_else(|| anyhow!("no total in rfsdiff's output:\n{out}"))?;
+    let paths = total
+        .split(" changed path(s)")
+        .next()
+        .and_then(|t| t.rsplit(' ').next())
+        .ok_or_else(|| anyhow!("no path count in {total:?}"))?;
+    Ok(paths.parse()?)
+}
+
 /// The line of node `i`'s module log that reports the last completed copy to node2.
 fn copy_report(pair: &MirrorPair, i: usize) -> Result<String> {
     copy_report_to(pair, i, "node2")
@@ -292,33 +322,35 @@ fn files_written_across_journal_epochs_all_reach_a_secondary_killed_and_returnin
             ],
             "epoch-writer.log",
         )?;
-        std::thread::sleep(Duration::from_secs(12));
+        // Epochs went by under the writes: the journal names far fewer files than were written.
+        wait_until(
+            "node1's journal to forget files node2 holds",
+            Duration::from_secs(60),
+            || {
+                let (files, named) = (files_written(p)?, journal_paths(p)?);
+                Ok(files > 300 && named + 100 < files)
+            },
+        )?;
         p.nodes[1].kill_daemon()?;
         p.wait_ready(0, State::Alone)?;
-        std::thread::sleep(Duration::from_secs(1));
+        twenty_more_files(p)?;
         p.nodes[1].start_daemon()?;
         p.wait_in_sync(0)?;
-        std::thread::sleep(Duration::from_secs(1));
+        twenty_more_files(p)?;
         host.kill(&mut writer, hakit_lab::Signal::SIGKILL)?;
-        let listing = |i| {
+        let listing = p.wait_same("node2 to hold every file", |p, i| {
             sh(
                 p,
                 i,
                 &format!("cd {DATA}/many && ls | wc -l && cat * | md5sum"),
             )
-        };
-        wait_until("node2 to hold every file", DEADLINE, || {
-            Ok(listing(0)? == listing(1)?)
         })?;
         let report = copy_report(p, 0)?;
         ensure!(
             report.contains("only what the change journal names"),
             "{report}"
         );
-        println!(
-            "{} files; {report}",
-            listing(0)?.lines().next().unwrap_or("")
-        );
+        println!("{} files; {report}", listing.lines().next().unwrap_or(""));
         Ok(())
     })
 }
@@ -328,10 +360,7 @@ fn an_old_primary_cut_off_with_writes_it_never_had_acknowledged_gets_them_replac
     // A witness: the primary whose cable is cut cannot reach it and steps down; the writes it
     // had applied but could not replicate fail in the application, yet sit on its disk.
     let cfg = MirrorConfig {
-        extra_xml: format!(
-            r#"<check><splitbrain ident="witness" exec="ping" arg="{}"/></check>"#,
-            hakit_lab::WITNESS
-        ),
+        extra_xml: hakit_lab::witness_check_xml(),
         ..config("")
     };
     let mut pair = MirrorPair::new("rfsoldprim", cfg)?;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use hakit_lab::pair::MirrorPair;
 use hakit_lab::torture::{self, Records, Rng, Writer};
-use hakit_lab::{DEADLINE, MirrorConfig, State, WITNESS, abort, wait_until};
+use hakit_lab::{DEADLINE, MirrorConfig, State, abort, wait_until};
 
 const DATA: &str = "/srv/app/data";
 const ROUNDS: u32 = 50;
@@ -38,9 +38,7 @@ fn config() -> MirrorConfig {
     MirrorConfig {
         rfs_dirs: vec![DATA.to_string()],
         rfs_async: std::env::var("HAKIT_TORTURE_ASYNC").unwrap_or_else(|_| "second".into()),
-        extra_xml: format!(
-            r#"<check><splitbrain ident="witness" exec="ping" arg="{WITNESS}"/></check>"#
-        ),
+        extra_xml: hakit_lab::witness_check_xml(),
         ..MirrorConfig::default()
     }
 }
@@ -422,16 +420,7 @@ fn every_acknowledged_record_survives_random_failovers() -> Result<()> {
                     .with_context(|| format!("{path} at the end, on the primary"))?;
             }
         }
-        let mut last = String::new();
-        wait_until("both copies identical", DEADLINE, || {
-            let (a, b) = (hashes(p, 0)?, hashes(p, 1)?);
-            last = a.clone();
-            if a == b {
-                Ok(true)
-            } else {
-                Err(anyhow!("node1:\n{a}\nnode2:\n{b}"))
-            }
-        })?;
+        let last = p.wait_same("both copies identical", hashes)?;
         let files = last.lines().count();
         let n = totals.rounds.max(1);
         println!(

@@ -462,6 +462,12 @@ mod tests {
         journal
     }
 
+    /// `journal` names nothing, nor does a journal opened afresh on its files.
+    fn assert_empty_here_and_on_disk(journal: &Journal, dir: &Path) {
+        assert!(journal.changes(0).unwrap().is_empty());
+        assert!(Journal::open(dir, 1, zone()).changes(0).unwrap().is_empty());
+    }
+
     fn write(handle: u64, offset: u64) -> Op {
         Op::Write {
             handle,
@@ -515,13 +521,7 @@ mod tests {
         let journal = Journal::open(dir.path(), 1, zone());
         assert!(journal.changes(0).unwrap().paths.contains(&p("later")));
         journal.reset();
-        assert!(journal.changes(0).unwrap().is_empty());
-        assert!(
-            Journal::open(dir.path(), 1, zone())
-                .changes(0)
-                .unwrap()
-                .is_empty()
-        );
+        assert_empty_here_and_on_disk(&journal, dir.path());
     }
 
     #[test]
@@ -646,13 +646,7 @@ mod tests {
         assert!(!dir.path().join("rfs-journal/root-0.retiring").exists());
         reopened.rotate();
         reopened.retire();
-        assert!(reopened.changes(0).unwrap().is_empty());
-        assert!(
-            Journal::open(dir.path(), 1, zone())
-                .changes(0)
-                .unwrap()
-                .is_empty()
-        );
+        assert_empty_here_and_on_disk(&reopened, dir.path());
     }
 
     #[test]

@@ -150,6 +150,31 @@ fn the_applied_point_follows_what_was_applied_not_what_was_acknowledged() {
     secondary.join().1.unwrap();
 }
 
+#[test]
+fn a_new_stream_starts_with_no_handle_of_the_previous_one_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut receivers = vec![rfs_fuse::receiver::Receiver::open(dir.path()).unwrap()];
+    for (session, name) in [(1, "first"), (2, "second")] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut primary = RawPeer::new(a);
+        let served = std::thread::scope(|scope| {
+            let server = scope.spawn(|| {
+                let reader = b.try_clone().unwrap();
+                rfs_fuse::link::serve(reader, b, &mut receivers, options(AckLevel::Applied))
+            });
+            primary.hello(MODULE);
+            // Handle 1 left open when the connection ends (the primary lost its peer).
+            primary.request(0, create(1, name));
+            let replies = replies_until(&mut primary, |r| r.len() == 1);
+            drop(primary);
+            (replies, server.join().unwrap())
+        });
+        assert_eq!(served.0[&0], [Ok(AckLevel::Applied)], "stream {session}");
+        served.1.unwrap();
+    }
+    assert!(dir.path().join("second").exists());
+}
+
 /// A frame failing its CRC ends the connection with an error naming it, and nothing in it
 /// is applied.
 #[test]

@@ -59,6 +59,11 @@ impl Receiver {
         self
     }
 
+    /// Close every stream handle (a new stream starts: its handles mean other files).
+    pub fn close_handles(&mut self) {
+        self.handles.clear();
+    }
+
     /// How many stream handles are open.
     pub fn open_handles(&self) -> usize {
         self.handles.len()

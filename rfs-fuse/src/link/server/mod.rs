@@ -153,7 +153,11 @@ impl<'r, R: Read, W: Write> Server<'r, R, W> {
         }
         self.end.node = node;
         self.end.session = session;
-        // No session state survives a connection yet: every stream starts afresh.
+        // No session state survives a connection yet: every stream starts afresh, and the
+        // handles a previous one left open would collide with the new one's.
+        for receiver in self.receivers.iter_mut() {
+            receiver.close_handles();
+        }
         self.push(&Message::HelloAck {
             version: PROTOCOL_VERSION,
             resume_from: self.next_seq,

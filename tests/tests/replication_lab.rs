@@ -324,7 +324,7 @@ fn a_secondary_joins_while_the_application_writes() -> Result<()> {
         )?;
         p.hakit(1, "second")?;
         p.wait_in_sync(0)?;
-        sleep_ms(300);
+        lines_grow(p, "/var/lib/hakit/writes", 20)?;
         p.nodes[0]
             .host()
             .kill(&mut writer, nix::sys::signal::Signal::SIGKILL)?;
@@ -352,8 +352,17 @@ fn a_secondary_joins_while_the_application_writes() -> Result<()> {
     })
 }
 
-fn sleep_ms(ms: u64) {
-    std::thread::sleep(std::time::Duration::from_millis(ms));
+/// Waits until the file at `path` on node1 (absent: no line) has `n` more lines than now.
+fn lines_grow(pair: &MirrorPair, path: &str, n: usize) -> Result<()> {
+    let lines = || -> Result<usize> {
+        Ok(sh(pair, 0, &format!("cat {path} 2>/dev/null || true"))?
+            .lines()
+            .count())
+    };
+    let from = lines()?;
+    wait_until(&format!("{n} more lines in {path}"), DEADLINE, || {
+        Ok(lines()? >= from + n)
+    })
 }
 
 #[test]
@@ -413,14 +422,15 @@ fn a_network_blip_under_a_file_held_open_is_followed_by_one_new_copy() -> Result
     pair.scenario(|p| {
         sh(p, 0, &format!("mkdir -p {DATA}"))?;
         p.start_pair()?;
-        let mut writer = run_script(p, "log-writer", LOG_WRITER, &[&format!("{DATA}/db.log")])?;
-        sleep_ms(500);
+        let log_file = format!("{DATA}/db.log");
+        let mut writer = run_script(p, "log-writer", LOG_WRITER, &[&log_file])?;
+        lines_grow(p, &log_file, 20)?;
         p.nodes[1].host().link_down()?;
-        sleep_ms(1500);
+        p.wait_ready(0, State::Alone)?;
         p.nodes[1].host().link_up()?;
         // node2 comes back and gets one new copy, the open file adopted by the new stream.
         p.wait_in_sync(0)?;
-        sleep_ms(1000);
+        lines_grow(p, &log_file, 50)?;
         let log = p.module_log(0)?;
         let copies = log.matches("replication to node2 is up").count();
         let breaks = log.matches("replication to node2 broke").count();
@@ -592,7 +602,7 @@ fn changes_made_alone_survive_a_sigkill_of_the_primary_and_still_travel_incremen
             0,
             &format!("cd {DATA}/d && echo changed > f1 && mv f2 moved2 && rm f3"),
         )?;
-        sleep_ms(300);
+        lines_grow(p, "/var/lib/hakit/writes", 20)?;
         p.nodes[0].kill_daemon()?;
         let _ = p.nodes[0]
             .host()

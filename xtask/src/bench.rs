@@ -20,6 +20,9 @@
 //! write while it was being declared lost); then a data set of `--mib` MiB resynchronised in
 //! every way against a plain copy over the same link (`bench_resync`).
 //!
+//! `journal`: the change journal's cost to a writer, per zone size, against the same writes
+//! without it (`examples/journal_bench.rs`).
+//!
 //! `idle`: the same pair, in sync and idle; each daemon's CPU time (from /proc/<pid>/stat)
 //! over a measuring window, as a share of one core, and its resident memory.
 
@@ -65,6 +68,12 @@ enum What {
     /// then a data set resynchronised fully, incrementally and to a returning ex-primary,
     /// against a plain copy over the same link.
     Resync(crate::bench_resync::ResyncArgs),
+    /// What the change journal costs a sequential writer, per zone size, against no journal.
+    Journal {
+        /// Size of the file written, MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+    },
     /// CPU and memory of two idle daemons (PRIM and SECOND, pulse 100 ms).
     Idle {
         /// Length of the measuring window, in seconds.
@@ -86,6 +95,12 @@ pub fn run(args: &Args) -> Result<()> {
             resync(&bin)?;
             crate::bench_resync::run(&bin, args)
         }
+        What::Journal { mib } => cmd::run(
+            cargo()
+                .args(["run", "--quiet", "--release", "-p", "hakit"])
+                .args(["--example", "journal_bench", "--"])
+                .arg(mib.to_string()),
+        ),
         What::Mirror(mirror) => crate::bench_mirror::run(&release_hakit()?, mirror),
         What::Farm { repeat, runs } => {
             farm(*repeat)?;

@@ -176,7 +176,7 @@ fn an_old_primary_whose_journal_is_unusable_receives_only_the_blocks_that_differ
             "old primary's return: {sent} bytes on node2's cable for {data} bytes of data; {line}"
         );
         ensure!(
-            log.contains("the peer's own change journal could not be had")
+            log.contains("the peer's own change journal could not be had (its journal of /srv/app/data: malformed journal")
                 && log.contains("copying only what differs"),
             "the copy compares with node1's manifest:\n{log}"
         );

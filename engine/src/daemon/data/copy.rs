@@ -203,7 +203,8 @@ impl Copier<'_> {
     /// The changes the peer's own journal names, one per folder (it was the primary: the
     /// writes it may hold that this node never received are among them).
     fn their_journal(&self) -> Result<Vec<Changes>, String> {
-        let roots = u16::try_from(self.dirs.len()).map_err(|e| e.to_string())?;
+        let roots = u16::try_from(self.dirs.len())
+            .map_err(|_| format!("{} folders: more than a stream can name", self.dirs.len()))?;
         let journals = self
             .beside()
             .and_then(|(reader, writer)| request_journal(reader, writer, self.module, roots))
@@ -212,7 +213,11 @@ impl Copier<'_> {
         let journals = journals?;
         let changes: Vec<Changes> = journals
             .iter()
-            .map(|bytes| Journal::parse(bytes, ZoneSize::EXACT))
+            .zip(self.dirs)
+            .map(|(bytes, dir)| {
+                Journal::parse(bytes, ZoneSize::EXACT)
+                    .map_err(|e| format!("its journal of {}: {e}", dir.display()))
+            })
             .collect::<Result<_, _>>()?;
         let named: usize = changes.iter().map(Changes::len).sum();
         self.log.line(
